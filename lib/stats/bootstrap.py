@@ -55,13 +55,14 @@ def _replicate_kappa(tp, fp, tn, fn) -> np.ndarray:
         return np.where((n > 0) & (pe < 1), (po - pe) / np.where(pe < 1, 1 - pe, 1), np.nan)
 
 
-def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=None,
-                      progress: bool = False, desc: str = "bootstrap") -> dict:
+def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=None, progress=False,
+                      desc: str = "bootstrap") -> dict:
     """Replicate values of every binary metric, kappa and (given ``scores``) the AUC.
 
     ``y_true``, ``y_pred`` (0/1), ``scores`` (float) and ``patient_idx`` (int index into the columns of
     ``weights``) have shape (n,). Returns ``{name: float array (b,)}`` with NaN where a replicate leaves
-    the metric undefined (e.g. no positive case drawn).
+    the metric undefined (e.g. no positive case drawn). ``progress``: True for a tqdm bar of its own, or a
+    callable given the number of replicates done after each chunk (to drive one bar over several calls).
     """
     t = np.asarray(y_true).astype(bool)
     p = np.asarray(y_pred).astype(bool)
@@ -77,8 +78,8 @@ def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=N
         pos_m = _indicator(pid[t], group[t], (n_pat, n_groups))
         neg_m = _indicator(pid[~t], group[~t], (n_pat, n_groups))
     parts = []
-    starts = range(0, weights.shape[0], CHUNK)
-    for start in tqdm(starts, desc=desc, unit="chunk", disable=not progress, leave=False):
+    bar = tqdm(total=weights.shape[0], desc=desc, unit="replicate", leave=False) if progress is True else None
+    for start in range(0, weights.shape[0], CHUNK):
         w = weights[start:start + CHUNK].astype(float)
         tp, fp, tn, fn = (w @ per_patient).T
         chunk = metric_arrays(tp, fp, tn, fn)
@@ -86,6 +87,12 @@ def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=N
         if scores is not None:
             chunk["auc"] = _replicate_auc(w, pos_m, neg_m)
         parts.append(chunk)
+        if bar is not None:
+            bar.update(len(w))
+        elif callable(progress):
+            progress(len(w))
+    if bar is not None:
+        bar.close()
     return {k: np.concatenate([c[k] for c in parts]) for k in parts[0]} if parts else {}
 
 
