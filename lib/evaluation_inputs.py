@@ -166,7 +166,8 @@ def join_reference(preds: list, reference: dict, pred_name: str, ref_name: str) 
         if key in reference:
             p.update(compression=reference[key]["compression"], kang=reference[key]["kang"])
         elif p["patient_id"] not in ref_patients:
-            problems.append(f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r} matches no patient in {ref_name}")
+            problems.append(f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r} "
+                            f"matches no patient in {ref_name}")
         else:
             problems.append(f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r}, segment {p['segment']!r} "
                             f"has no row in {ref_name}")
@@ -174,7 +175,8 @@ def join_reference(preds: list, reference: dict, pred_name: str, ref_name: str) 
     patients = {pid for pid, _ in have}
     for (pid, seg), r in reference.items():
         if pid in patients and (pid, seg) not in have:
-            problems.append(f"{pred_name} has no row for patient_id {pid!r}, segment {seg!r} ({ref_name} row {r['row']})")
+            problems.append(f"{pred_name} has no row for patient_id {pid!r}, segment {seg!r} "
+                            f"({ref_name} row {r['row']})")
     _fail(problems)
     return preds
 

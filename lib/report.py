@@ -119,9 +119,9 @@ def _reader_rows(ts: dict) -> list:
     for reader, r in ts.get("readers", {}).items():
         m, vm = r["vs_reference"]["metrics"], r["vs_model"]
         p = [vm[k].get("p_value") for k in ("accuracy", "sensitivity", "specificity")]
-        rows.append([_e(reader), str(r["segments_read"])] + [_cell(m[k]) for k in ("accuracy", "sensitivity", "specificity")]
-                    + [f"{x:.4g} ({_e(vm[k]['method'])})" if x is not None else "n/a"
-                       for x, k in zip(p, ("accuracy", "sensitivity", "specificity"))])
+        keys = ("accuracy", "sensitivity", "specificity")
+        rows.append([_e(reader), str(r["segments_read"])] + [_cell(m[k]) for k in keys]
+                    + [f"{x:.4g} ({_e(vm[k]['method'])})" if x is not None else "n/a" for x, k in zip(p, keys)])
     return rows
 
 
@@ -134,8 +134,9 @@ def _gallery(ts: dict, overlays: dict | None) -> str:
         path = (overlays or {}).get(e["id"])
         if path and Path(path).is_file():
             b64 = base64.b64encode(Path(path).read_bytes()).decode("ascii")
+            caption = f"{_e(e['id'])}: {_e(e['kind'])}, p = {e['probability']:.3f}"
             shown.append(f"<figure><img alt='{_e(e['id'])}' src='data:image/png;base64,{b64}'>"
-                         f"<figcaption>{_e(e['id'])}: {_e(e['kind'])}, p = {e['probability']:.3f}</figcaption></figure>")
+                         f"<figcaption>{caption}</figcaption></figure>")
         else:
             if path:
                 log.warning("overlay for %s not found at %s; listing it in the table", e["id"], path)
@@ -183,7 +184,8 @@ def render_report(summary: dict, overlays: dict | None = None) -> str:
                   "<h3 class='kappa'>Agreement (Cohen's kappa)</h3>",
                   _table(["raters", "kappa", "95% CI", "Landis-Koch"], _kappa_rows(ts))]
         if ts.get("readers"):
-            parts += ["<h3 class='readers'>Readers (own evaluable segments; McNemar vs model on segments both read)</h3>",
+            parts += ["<h3 class='readers'>Readers (own evaluable segments; "
+                      "McNemar vs model on segments both read)</h3>",
                       _table(["reader", "segments", "accuracy", "sensitivity", "specificity",
                               "McNemar p, accuracy", "sensitivity", "specificity"], _reader_rows(ts))]
         parts += ["<h3 class='gallery'>Most confident errors</h3>", _gallery(ts, overlays)]

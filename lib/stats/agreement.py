@@ -18,7 +18,8 @@ WEIGHTS = (None, "linear", "quadratic")
 
 
 def landis_koch_band(kappa) -> str | None:
-    """Landis-Koch label: <0 poor, 0-0.20 slight, 0.21-0.40 fair, 0.41-0.60 moderate, 0.61-0.80 substantial, above almost perfect."""
+    """Landis-Koch label of a kappa: <0 poor, 0-0.20 slight, 0.21-0.40 fair, 0.41-0.60 moderate,
+    0.61-0.80 substantial, above 0.80 almost perfect; None for None."""
     if kappa is None:
         return None
     if kappa < 0:

@@ -50,7 +50,7 @@ def delong_covariance(y_true, scores) -> tuple:
 
 
 def auc_variance(y_true, scores, confidence: float = 0.95) -> dict:
-    """DeLong variance of one AUC: ``{"auc", "variance", "se", "ci"}``; ``ci`` is a normal interval clipped to [0, 1]."""
+    """DeLong variance of one AUC: ``{"auc", "variance", "se", "ci"}``; ``ci`` is normal, clipped to [0, 1]."""
     aucs, cov = delong_covariance(y_true, np.asarray(scores, dtype=float)[None, :])
     var = float(cov[0, 0])
     se = float(np.sqrt(max(var, 0.0)))

@@ -115,7 +115,8 @@ def auc(y_true, scores, unit: str = "segments") -> dict:
 def roc_curve_points(y_true, scores) -> dict:
     """ROC curve through every distinct threshold, from (0, 0) up: ``{"fpr", "tpr", "thresholds"}`` lists.
 
-    ``thresholds[i]`` gives point i (call positive when score >= it); the first point has None (nothing called positive).
+    ``thresholds[i]`` gives point i (call positive when score >= it); the first point, nothing called
+    positive, has None.
     """
     t = np.asarray(y_true).astype(bool)
     s = np.asarray(scores, dtype=float)
@@ -131,7 +132,7 @@ def brier_score(y_true, scores) -> float:
 
 
 def reliability_bins(y_true, scores, n_bins: int = 10) -> list:
-    """Equal-width probability bins: ``[{"lo", "hi", "n", "mean_probability", "observed_rate"}]``, empty bins left out."""
+    """Equal-width bins, empty ones left out: ``[{"lo", "hi", "n", "mean_probability", "observed_rate"}]``."""
     t = np.asarray(y_true, dtype=float)
     s = np.asarray(scores, dtype=float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)

@@ -150,3 +150,32 @@ def test_benchmark_data_evaluates_quickly(tmp_path):
                  n_bootstrap=100, progress=False)
     assert set(s["test_sets"]["test"]["readers"]) == {"surgeon 1", "surgeon 2"}
     assert s["test_sets"]["test"]["counts"]["segments"] == 100
+
+
+def test_reader_kang_grades_unread_segments_and_progress_bar(tmp_path, capsys):
+    rows = _data(n_patients=10, seed=2)
+    rng = np.random.default_rng(1)
+    ref_kang = [int(rng.integers(1, 4)) if r[2] else int(rng.integers(0, 2)) for r in rows]
+    rd_kang = [min(3, max(0, k + int(rng.integers(-1, 2)))) for k in ref_kang]
+    pred, _, _ = _files(tmp_path, rows)
+    ref = _write(tmp_path / "ref.csv", ["patient_id", "segment", "compression", "kang"],
+                 [(r[0], r[1], r[2], k) for r, k in zip(rows, ref_kang)])
+    calls = [("A", r[0], r[1], "" if i == 0 else int(k > 0), k) for i, (r, k) in enumerate(zip(rows, rd_kang))]
+    rd = _write(tmp_path / "rd.csv", ["reader", "patient_id", "segment", "call", "kang"], calls)
+    s = evaluate(pred, ref, tmp_path / "o", readers_csv=rd, n_bootstrap=40, progress=True)
+    reader = s["test_sets"]["test"]["readers"]["A"]
+    assert (reader["segments_read"], reader["segments_not_read"]) == (49, 1)
+    for w in ("linear", "quadratic"):
+        expected = cohen_kappa_score(rd_kang[1:], ref_kang[1:], weights=w)
+        assert reader["kang_kappa"][w]["value"] == pytest.approx(expected, abs=1e-12)
+    assert "bootstrap test" in capsys.readouterr().err
+
+
+def test_test_set_with_no_evaluable_segment(tmp_path):
+    rows = [r[:3] + ("",) + r[4:] for r in _data(n_patients=3)]
+    pred, ref, _ = _files(tmp_path, rows)
+    s = evaluate(pred, ref, tmp_path, n_bootstrap=20, progress=False)
+    ts = s["test_sets"]["test"]
+    assert ts["counts"]["not_evaluable_segments"] == 15 and ts["units"]["segment"]["n"] == 0
+    assert ts["units"]["segment"]["metrics"]["accuracy"] == {"value": None, "undefined": "no segments"}
+    _no_nan((tmp_path / "summary.json").read_text())
