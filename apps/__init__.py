@@ -1,0 +1,1 @@
+"""Served models: one module per model (labels, network, weights, settings) and one explicit registry."""

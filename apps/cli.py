@@ -1,0 +1,110 @@
+"""``python main.py <command>``: a thin command line over the ``lib`` APIs and the MONAI Label server.
+
+Each command parses its arguments, calls one library function and reports; errors the user can fix
+(``lib.errors.AppError``) are printed as one line and exit with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from lib.errors import AppError
+from lib.settings import parse_settings, settings_help
+
+logger = logging.getLogger("main")
+
+APP_DIR = Path(__file__).resolve().parent.parent
+DEMO_DATASTORE = APP_DIR / "data" / "demo"
+
+
+def _conf_dict(pairs: list[list[str]] | None) -> dict[str, str]:
+    return {key: value for key, value in (pairs or [])}
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    """Start MONAI Label on this app (127.0.0.1 by default), making the demo datastore on first run."""
+    conf = _conf_dict(args.conf)
+    parse_settings(conf)  # refuse a bad --conf here, with its message, before the server starts
+    studies = str(args.studies) if args.studies else str(DEMO_DATASTORE)
+    if not args.studies and not (DEMO_DATASTORE / "datastore_v2.json").exists():
+        from apps.cohort import make_demo_datastore
+
+        logger.info("making the phantom demo datastore at %s (first run)", DEMO_DATASTORE)
+        make_demo_datastore(DEMO_DATASTORE)
+    command = [
+        sys.executable, "-m", "monailabel.main", "start_server",
+        "--app", str(APP_DIR), "--studies", studies, "--host", args.host, "--port", str(args.port),
+    ]
+    for key, value in conf.items():
+        command += ["--conf", key, value]
+    env = dict(os.environ)
+    env.setdefault("MONAI_LABEL_TRACKING_ENABLED", "false")
+    logger.info("serving on http://%s:%s (studies: %s)", args.host, args.port, studies)
+    return subprocess.call(command, env=env)
+
+
+def cmd_phantom(args: argparse.Namespace) -> int:
+    """Write a synthetic cohort as a MONAI Label datastore (protocol, demo or a one-centre cohort)."""
+    from apps.cohort import make_cohort
+
+    path = make_cohort(
+        args.out, patients=args.patients, seed=args.seed, centre=args.centre,
+        prevalence=args.prevalence, preset=args.preset, workers=args.workers,
+    )
+    print(f"cohort written to {path}")
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print every --conf setting with its default and meaning."""
+    for key, (default, meaning) in settings_help().items():
+        print(f"{key:20s} {default:28s} {meaning}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Cervical cord compression on lateral radiographs: server, phantom data, training and evaluation.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    serve = sub.add_parser("serve", help="start the MONAI Label server on this app")
+    serve.add_argument("--studies", type=Path, help=f"datastore folder or DICOMweb URL (default: demo at {DEMO_DATASTORE})")
+    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
+    serve.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting; see 'settings'")
+    serve.set_defaults(func=cmd_serve)
+
+    phantom = sub.add_parser("phantom", help="generate a synthetic lateral cervical radiograph cohort as a datastore")
+    phantom.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    phantom.add_argument("--preset", choices=("cohort", "protocol", "demo"), default="cohort",
+                         help="cohort: one centre split 80/10/10; protocol: 480/60/60 internal + 60 external; demo: small two-centre")
+    phantom.add_argument("--patients", type=int, default=24, help="patients (cohort and demo presets)")
+    phantom.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    phantom.add_argument("--centre", default="internal", help="centre profile (cohort preset)")
+    phantom.add_argument("--prevalence", type=float, default=0.5, help="share of compressed segments, 0-1 exclusive")
+    phantom.add_argument("--workers", type=int, default=2, help="worker processes")
+    phantom.set_defaults(func=cmd_phantom)
+
+    settings = sub.add_parser("settings", help="list the --conf settings with defaults")
+    settings.set_defaults(func=cmd_settings)
+    return parser
+
+
+def main(argv: list[str]) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except AppError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2

@@ -1,0 +1,99 @@
+"""The local datastore as this app needs it: DICOM radiographs listed, uploads checked, index writes atomic.
+
+MONAI Label's ``LocalDatastore`` lists no ``.dcm`` files by default, accepts any upload, and rewrites its
+index JSON in place (a crash mid-write loses every label's info). This subclass fixes those three things and
+nothing else; the checks themselves live in ``lib``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import tempfile
+
+from filelock import FileLock
+from monailabel.config import settings as ml_settings
+from monailabel.datastore.local import LocalDatastore
+
+from apps.http_errors import http_error
+from lib.errors import AppError, BadInputError
+from lib.io import read_radiograph
+
+logger = logging.getLogger(__name__)
+
+RADIOGRAPH_EXTENSIONS = ("*.dcm", "*.nii.gz", "*.nii", "*.nrrd", "*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff")
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def datastore_extensions() -> list[str]:
+    """MONAI Label's configured extensions plus the radiograph formats this app reads, ``.dcm`` first."""
+    merged = list(RADIOGRAPH_EXTENSIONS)
+    merged += [e for e in ml_settings.MONAI_LABEL_DATASTORE_FILE_EXT if e not in merged]
+    return merged
+
+
+class RadiographDatastore(LocalDatastore):
+    """``LocalDatastore`` that lists DICOM, refuses unreadable uploads with a 4xx, and writes its index atomically."""
+
+    def __init__(self, path: str, max_image_pixels: int, **kwargs):
+        self._max_image_pixels = max_image_pixels
+        kwargs.setdefault("extensions", datastore_extensions())
+        super().__init__(path, **kwargs)
+
+    def add_image(self, image_id, image_filename, image_info):
+        try:
+            check_image_id(image_id)
+            image = read_radiograph(image_filename, max_pixels=self._max_image_pixels)
+        except AppError as exc:
+            # The upload sits in a temporary file; name it the way the client knows it.
+            message = str(exc).replace(os.path.basename(image_filename), f"upload {image_id or 'image'}")
+            raise http_error(type(exc)(message)) from None
+        info = dict(image_info or {})
+        info.setdefault("radiograph", {k: v for k, v in image.describe().items() if k != "path"})
+        return super().add_image(image_id, image_filename, info)
+
+    def update_image_infos(self, infos: dict[str, dict]) -> None:
+        """Merge many images' info in one index write (per-image updates would rewrite the index each time)."""
+        missing = sorted(set(infos) - set(self._datastore.objects))
+        if missing:
+            raise BadInputError(f"images {missing[:5]} (and {max(0, len(missing) - 5)} more) are not in the datastore")
+        with FileLock(self._lock_file):
+            for image_id, info in infos.items():
+                self._datastore.objects[image_id].image.info.update(info)
+            self._write_index_atomically()
+
+    def _update_datastore_file(self, lock=True):
+        if lock:
+            with FileLock(self._lock_file):
+                self._write_index_atomically()
+        else:
+            self._write_index_atomically()
+
+    def _write_index_atomically(self) -> None:
+        self._ignore_event_config = True
+        text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
+        write_text_atomically(self._datastore_config_path, text)
+        self._config_ts = os.stat(self._datastore_config_path).st_mtime
+
+
+def check_image_id(image_id: str | None) -> None:
+    """Refuse ids that could escape the datastore folder or break file names."""
+    if image_id and not _SAFE_ID.match(image_id):
+        raise BadInputError(
+            f"image id {image_id!r} is not allowed; use letters, digits, '.', '_' and '-' (up to 128, no leading dot)"
+        )
+
+
+def write_text_atomically(path: str, text: str) -> None:
+    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

@@ -1,0 +1,1 @@
+"""Thin MONAI Label infer tasks; the maths they call lives in ``lib``."""

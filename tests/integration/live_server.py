@@ -1,0 +1,63 @@
+"""A real MONAI Label server on this app, started as its own process on a free loopback port."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+APP_DIR = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``python main.py serve`` on a datastore folder; ``url`` once ``/info/`` answers."""
+
+    def __init__(self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(self.port)]
+        for key, value in (conf or {}).items():
+            command += ["--conf", key, value]
+        self.log_path = log_path or Path(studies).parent / f"server-{self.port}.log"
+        self._log = open(self.log_path, "w")
+        env = dict(os.environ, MONAI_LABEL_SESSIONS="false")
+        self.process = subprocess.Popen(command, cwd=APP_DIR, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=env, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 120.0) -> dict:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/info/", timeout=5) as response:
+                    return json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"server not ready after {timeout_s} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text()[-chars:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()

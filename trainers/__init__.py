@@ -1,0 +1,1 @@
+"""Thin MONAI Label train tasks; splits, losses' inputs and metrics come from ``lib``."""
