@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.stats import (auc, binary_metrics, bootstrap_metrics, cohen_kappa, confusion_counts, mcnemar,
-                       percentile_ci)
+from lib.stats import (auc, auc_variance, binary_metrics, bootstrap_metrics, cohen_kappa, confusion_counts,
+                       mcnemar, percentile_ci)
 from lib.stats.metrics import roc_curve_points
 
 
@@ -29,6 +29,9 @@ def unit_result(y, pred, pid, weights, scores=None, unit: str = "segments", conf
     metrics = binary_metrics(y, pred, unit, confidence)
     if scores is not None:
         metrics["auc"] = auc(y, scores, unit)
+        if metrics["auc"]["value"] is not None:
+            # DeLong's interval ignores clustering; kept beside the bootstrap one as Wilson is for proportions.
+            metrics["auc"]["ci_delong"] = auc_variance(y, scores, confidence)["ci"]
     metrics["kappa"] = _kappa_entry(y, pred, confidence)
     if y.size:
         reps = bootstrap_metrics(y, pred, pid, weights, scores=scores, progress=progress, desc=desc)

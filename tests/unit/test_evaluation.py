@@ -9,7 +9,7 @@ from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 
 from lib.evaluation import evaluate
 from lib.evaluation_benchmark import simulate_csvs
-from lib.stats import select_threshold
+from lib.stats import auc_variance, select_threshold
 
 SEGS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7")
 
@@ -64,6 +64,7 @@ def test_end_to_end_values_equal_direct_computation(tmp_path):
     assert seg["metrics"]["auc"]["value"] == pytest.approx(roc_auc_score(y, s))
     assert seg["metrics"]["kappa"]["value"] == pytest.approx(cohen_kappa_score(y, s >= 0.5))
     lo, hi = seg["metrics"]["auc"]["ci"]
+    assert seg["metrics"]["auc"]["ci_delong"] == pytest.approx(auc_variance(y, s)["ci"])
     assert lo < seg["metrics"]["auc"]["value"] < hi
     lvl = summary["test_sets"]["test"]["units"]["level"]["C4/5"]
     m = np.array([r[1] == "C4/5" for r in rows])
