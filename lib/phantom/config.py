@@ -41,8 +41,8 @@ class PhantomConfig:
     segment_weights: Dict[str, float] = field(default_factory=lambda: dict(DEFAULT_SEGMENT_WEIGHTS))
     patient_correlation: float = 0.5
     compression_min_kang: int = 2
-    invisible_share: float = 0.3
-    label_noise: float = 0.03
+    invisible_share: float = 0.2
+    label_noise: float = 0.02
 
     def __post_init__(self) -> None:
         _check_range("seed", self.seed, 0, 2**32 - 1)

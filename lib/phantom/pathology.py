@@ -23,7 +23,8 @@ CORD_DIAMETER_MM = {"C2/3": 8.7, "C3/4": 8.6, "C4/5": 8.4, "C5/6": 8.0, "C6/7": 
 # CSF reserve (SAC - cord) at which Kang grade 1, 2 and 3 begin: below 2.5 mm most of the subarachnoid space is
 # gone, below 1 mm the cord is deformed, below -1 mm the cord is squeezed enough to change signal.
 KANG_RESERVE_MM = {1: 2.5, 2: 1.0, 3: -1.0}
-RESERVE_PER_LIABILITY_SD_MM = 1.6
+RESERVE_PER_LIABILITY_SD_MM = 2.2
+MIN_RESERVE_MM = -3.5  # even severe compression leaves the cord some 4-5 mm
 MAX_LISTHESIS_MM = 4.0
 MAX_OSTEOPHYTE_MM = 6.0
 DISC_LOSS_NARROWING_PER_MM = 0.5  # a collapsing disc buckles the annulus and flavum into the canal
@@ -58,13 +59,14 @@ def sample_segments(rng: np.random.Generator, config, patient_z: float, canal_di
     """
     prevalence = config.segment_prevalence()
     rho = config.patient_correlation
-    alpha_inv = 6.0 * config.invisible_share
-    beta_inv = 6.0 * (1.0 - config.invisible_share)
+    alpha_inv = 14.0 * config.invisible_share
+    beta_inv = 14.0 * (1.0 - config.invisible_share)
     out = {}
     for segment in SEGMENTS:
         liability = math.sqrt(rho) * patient_z + math.sqrt(1.0 - rho) * rng.standard_normal()
         threshold = float(ndtri(1.0 - prevalence[segment]))
         target_reserve = KANG_RESERVE_MM[config.compression_min_kang] - RESERVE_PER_LIABILITY_SD_MM * (liability - threshold)
+        target_reserve = max(target_reserve, MIN_RESERVE_MM)
         cord = CORD_DIAMETER_MM[segment] * cord_scale
         room = canal_disc_mm[segment] - cord
         narrowing = max(0.0, room - target_reserve)

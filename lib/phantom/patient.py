@@ -146,7 +146,7 @@ def sample_patient(config: PhantomConfig, index: int) -> PatientSpec:
     canal_disc = {s: 0.5 * (canal[s.split("/")[0]] + canal["C" + s.split("/")[1]]) - 0.7 for s in SEGMENTS}
     disc_height = {s: DISC_MM[s] * size_scale for s in SEGMENTS}
     opll_prone = bool(rng.random() < centre.opll_rate)
-    segments = sample_segments(rng, config, patient_z, canal_disc, disc_height, opll_prone, rng.normal(1.0, 0.05))
+    segments = sample_segments(rng, config, patient_z, canal_disc, disc_height, opll_prone, rng.normal(1.0, 0.03))
     curvature = _pick(rng, centre.curvature_mix)
     spine = build_spine(rng, curvature, size_scale, canal,
                         {s: segments[s]["visible_features"]["disc_height_loss_mm"] for s in SEGMENTS},

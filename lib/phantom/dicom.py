@@ -1,0 +1,79 @@
+"""Writing a phantom radiograph as DICOM DX (Digital X-Ray Image Storage - For Presentation).
+
+Deterministic: UIDs come from ``generate_uid`` with an entropy source derived from the seed and patient, and all
+dates and times are fixed, so the same seed gives byte-identical files.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+from lib.phantom.imaging import MAX_STORED
+from lib.phantom.patient import PatientSpec
+
+DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
+FIXED_DATE = "20240102"
+FIXED_TIME = "090000"
+SOURCE_TO_DETECTOR_MM = 1800.0  # lateral cervical spine is taken at about 180 cm
+
+
+def _uid(seed: int, spec: PatientSpec, kind: str) -> str:
+    return generate_uid(entropy_srcs=["cervical-phantom", str(seed), spec.patient_id, kind])
+
+
+def _meta(sop_uid: str) -> FileMetaDataset:
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID = DX_FOR_PRESENTATION
+    meta.MediaStorageSOPInstanceUID = sop_uid
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    meta.ImplementationClassUID = generate_uid(entropy_srcs=["cervical-phantom-implementation"])
+    meta.ImplementationVersionName = "CSPINE_PHANTOM"
+    return meta
+
+
+def write_dicom(path: Path, stored: np.ndarray, spec: PatientSpec, seed: int) -> str:
+    """Write ``stored`` (uint16 [rows, cols], 12-bit, bone bright) to ``path``; returns the photometric name.
+
+    MONOCHROME1 images (per centre profile) are stored inverted, so that viewers honouring the tag show bone bright.
+    """
+    sop_uid = _uid(seed, spec, "sop")
+    ds = FileDataset(str(path), {}, file_meta=_meta(sop_uid), preamble=b"\0" * 128)
+    ds.is_little_endian, ds.is_implicit_VR = True, False
+    ds.SOPClassUID, ds.SOPInstanceUID = DX_FOR_PRESENTATION, sop_uid
+    ds.StudyInstanceUID = _uid(seed, spec, "study")
+    ds.SeriesInstanceUID = _uid(seed, spec, "series")
+    ds.FrameOfReferenceUID = _uid(seed, spec, "frame")
+    ds.Modality, ds.PresentationIntentType = "DX", "FOR PRESENTATION"
+    ds.ImageType = ["ORIGINAL", "PRIMARY"]
+    for tag in ("StudyDate", "SeriesDate", "ContentDate", "AcquisitionDate"):
+        setattr(ds, tag, FIXED_DATE)
+    for tag in ("StudyTime", "SeriesTime", "ContentTime", "AcquisitionTime"):
+        setattr(ds, tag, FIXED_TIME)
+    ds.PatientID, ds.PatientName = spec.patient_id, f"Phantom^{spec.patient_id}"
+    ds.PatientSex, ds.PatientAge = "O", f"{int(np.clip(spec.age_years, 18, 99)):03d}Y"
+    ds.AccessionNumber, ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = spec.image_id[-16:], "1", 1, 1
+    ds.StudyDescription, ds.SeriesDescription = "XR CERVICAL SPINE LATERAL", "C-SPINE LAT"
+    ds.InstitutionName, ds.Manufacturer = f"Phantom {spec.centre.name}", spec.centre.manufacturer
+    ds.BodyPartExamined, ds.ViewPosition = "CSPINE", "LL"
+    ds.PatientOrientation = ["P", "F"]  # rows run posterior (facing left), columns run to the feet
+    ds.ImagerPixelSpacing = [f"{spec.spacing_mm:.4f}", f"{spec.spacing_mm:.4f}"]
+    ds.EstimatedRadiographicMagnificationFactor = f"{spec.magnification:.4f}"
+    ds.DistanceSourceToDetector = f"{SOURCE_TO_DETECTOR_MM:.1f}"
+    ds.DistanceSourceToPatient = f"{SOURCE_TO_DETECTOR_MM / spec.magnification:.1f}"
+    ds.KVP = "75"
+    ds.SamplesPerPixel, ds.Rows, ds.Columns = 1, int(stored.shape[0]), int(stored.shape[1])
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    monochrome1 = bool(spec.acquisition["monochrome1"])
+    ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
+    ds.PixelIntensityRelationship = "LOG"
+    ds.PixelIntensityRelationshipSign = 1 if monochrome1 else -1
+    ds.WindowCenter, ds.WindowWidth = "2048", "4096"
+    ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
+    pixels = (MAX_STORED - stored) if monochrome1 else stored
+    ds.PixelData = np.ascontiguousarray(pixels.astype("<u2")).tobytes()
+    ds.save_as(str(path), write_like_original=False)
+    return ds.PhotometricInterpretation
