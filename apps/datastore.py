@@ -11,13 +11,13 @@ import json
 import logging
 import os
 import re
-import tempfile
 
 from filelock import FileLock
 from monailabel.config import settings as ml_settings
 from monailabel.datastore.local import LocalDatastore
 
 from apps.http_errors import http_error
+from lib.atomic import write_text_atomic
 from lib.errors import AppError, BadInputError
 from lib.io import read_radiograph
 
@@ -74,7 +74,7 @@ class RadiographDatastore(LocalDatastore):
     def _write_index_atomically(self) -> None:
         self._ignore_event_config = True
         text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
-        write_text_atomically(self._datastore_config_path, text)
+        write_text_atomic(text, self._datastore_config_path)
         self._config_ts = os.stat(self._datastore_config_path).st_mtime
 
 
@@ -84,16 +84,3 @@ def check_image_id(image_id: str | None) -> None:
         raise BadInputError(
             f"image id {image_id!r} is not allowed; use letters, digits, '.', '_' and '-' (up to 128, no leading dot)"
         )
-
-
-def write_text_atomically(path: str, text: str) -> None:
-    """Write ``text`` to a temporary file beside ``path`` and rename it over ``path``."""
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)

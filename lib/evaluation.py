@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 from lib import evaluation_inputs as inputs
 from lib.errors import BadParameterError
 from lib.evaluation_units import confident_errors, kang_kappas, reader_vs_model, unit_result
-from lib.report import write_report, write_text_atomic
+from lib.atomic import write_json_atomic
+from lib.report import write_report
 from lib.stats import brier_score, patient_weights, reliability_bins, select_threshold
 
 log = logging.getLogger(__name__)
@@ -151,11 +152,6 @@ def _evaluate_set(name: str, rows: list, calls, thr: float, n_bootstrap: int, se
         result["readers"] = _readers(calls, rows, thr, weights, pids, progress)
     bar.close()
     return result
-
-
-def write_json_atomic(obj, path) -> None:
-    """Write JSON atomically (temporary file + rename); NaN or infinity is refused rather than written."""
-    write_text_atomic(json.dumps(obj, indent=2, allow_nan=False), path)
 
 
 def evaluate(predictions_csv, reference_csv, out_dir, readers_csv=None, threshold=0.5, n_bootstrap: int = 2000,

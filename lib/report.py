@@ -10,10 +10,9 @@ from __future__ import annotations
 import base64
 import html
 import logging
-import os
-import tempfile
 from pathlib import Path
 
+from lib.atomic import write_text_atomic
 from lib.report_figures import calibration_figure, confusion_figure, roc_figure
 from lib.report_paper import compare_with_paper
 
@@ -22,20 +21,6 @@ METRICS = ("accuracy", "sensitivity", "specificity", "ppv", "npv", "f1", "auc", 
 STYLE = ("body{font-family:sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:.5em 0}"
          "td,th{border:1px solid #bbb;padding:3px 7px;font-size:13px}th{background:#eee}"
          ".und{color:#a33}figure{display:inline-block;margin:4px}img{max-width:100%}")
-
-
-def write_text_atomic(text: str, path) -> None:
-    """Write through a temporary file in the same folder and a rename: no half-written file is ever visible."""
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; the report is meant to be shared
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def _e(x) -> str:

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from lib.evaluation import evaluate
-from lib.report import render_report, write_text_atomic
+from lib.atomic import write_text_atomic
+from lib.report import render_report
 from lib.report_paper import compare_with_paper
 
 SEGS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7")

@@ -1,0 +1,43 @@
+"""Atomic file writes: a temporary file in the target's folder, then a rename, so no reader ever sees half a file.
+
+Labels, indexes, reports and published model weights all go through here; a crash mid-write leaves the old file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+
+def _replace_from_temp(path: Path, write) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; these files are meant to be shared
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def write_text_atomic(text: str, path) -> None:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    _replace_from_temp(Path(path), lambda f: f.write(text.encode("utf-8")))
+
+
+def write_json_atomic(obj, path) -> None:
+    """Write JSON atomically; NaN or infinity is refused rather than written."""
+    write_text_atomic(json.dumps(obj, indent=2, allow_nan=False), path)
+
+
+def copy_atomic(source, path) -> None:
+    """Copy ``source`` over ``path`` atomically (used to publish model weights)."""
+    with open(source, "rb") as src:
+        _replace_from_temp(Path(path), lambda f: shutil.copyfileobj(src, f))
