@@ -142,7 +142,7 @@ def sample_patient(config: PhantomConfig, index: int) -> PatientSpec:
     # Degeneration tracks age; a developmentally narrow canal makes compression likelier at every level.
     patient_z = (0.7 * age_z - 0.45 * canal_z + 0.55 * rng.standard_normal()) / math.sqrt(0.49 + 0.2025 + 0.3025)
     size_scale = float(np.clip(rng.normal(1.0, 0.06), 0.85, 1.15))
-    canal = _canal_by_level(rng, 14.6 + 1.2 * canal_z)
+    canal = _canal_by_level(rng, 14.0 + 1.2 * canal_z)  # about 16 mm on film at C3-C6 (Pavlov)
     canal_disc = {s: 0.5 * (canal[s.split("/")[0]] + canal["C" + s.split("/")[1]]) - 0.7 for s in SEGMENTS}
     disc_height = {s: DISC_MM[s] * size_scale for s in SEGMENTS}
     opll_prone = bool(rng.random() < centre.opll_rate)
