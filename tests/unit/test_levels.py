@@ -82,14 +82,19 @@ def test_specks_and_stray_blobs_are_removed(six_levels):
 
 def test_probabilities_pick_the_supported_blob(six_levels):
     mask, spacing = six_levels
-    rows, cols = mask.shape
+    ys, xs = np.nonzero(mask == 2)
+    row, col = int(ys.mean()), int(xs.mean())
+    decoy_box = (slice(row - 70, row + 70), slice(max(col - 330, 0), max(col - 330, 0) + 170))
+    assert mask[decoy_box].max() == 0  # in front of the spine, level with C3
     decoy = mask.copy()
-    decoy[rows - 200:rows - 40, 20:200] = 2  # a big "C3" blob far below the spine, bigger than the real C3
+    decoy[decoy_box] = 2  # a "C3" blob bigger than the real C3, beside it
     probs = np.zeros((8,) + mask.shape, dtype=np.float32)
     probs[2][mask == 2] = 0.95
-    probs[2][rows - 200:rows - 40, 20:200] = 0.2
-    report = clean_levels(decoy, probabilities=probs, spacing_mm=spacing)
-    np.testing.assert_array_equal(report.label_map == 2, mask == 2)
+    probs[2][decoy_box] = 0.2
+    by_area = clean_levels(decoy, spacing_mm=spacing)
+    assert by_area.label_map[decoy_box].min() == 2  # without probabilities the bigger blob wins
+    by_support = clean_levels(decoy, probabilities=probs, spacing_mm=spacing)
+    np.testing.assert_array_equal(by_support.label_map == 2, mask == 2)
 
 
 @pytest.mark.parametrize("name, build, reason", [
