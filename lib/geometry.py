@@ -57,7 +57,8 @@ def _unit(vec: np.ndarray) -> np.ndarray:
 
 def _frame(upper: dict, lower: dict) -> Tuple[np.ndarray, np.ndarray]:
     """(cranial, anterior) unit vectors of a segment from the two bodies' posterior and anterior walls."""
-    walls = [b[f"{side}_superior"] - b[f"{side}_inferior"] for b in (upper, lower) for side in ("posterior", "anterior")]
+    walls = [b[f"{side}_superior"] - b[f"{side}_inferior"]
+             for b in (upper, lower) for side in ("posterior", "anterior")]
     cranial = _unit(np.sum([_unit(w) for w in walls], axis=0))
     front = np.mean([upper["anterior_inferior"] - upper["posterior_inferior"],
                      lower["anterior_superior"] - lower["posterior_superior"]], axis=0)

@@ -143,7 +143,11 @@ def order_along_axis(bodies: list) -> list:
 
 
 def contiguous(centroids: Sequence[np.ndarray], low: float = 0.6, high: float = 1.75) -> bool:
-    """True when consecutive centroid distances are all within [low, high] x their median (no gap, no overlap)."""
+    """True when consecutive centroid distances are all within [low, high] x their median (no gap, no overlap).
+
+    ``high`` allows for C2, whose centroid sits high because of the dens (about 1.5 pitches above C3's);
+    a skipped level gives 2 pitches.
+    """
     if len(centroids) < 2:
         return True
     steps = np.hypot(*np.diff(np.asarray(centroids, dtype=np.float64), axis=0).T)

@@ -39,7 +39,8 @@ def drawn_spine(tilt_deg: float = 12.0, faces_left: bool = True, shape=(1000, 80
                    "posterior_inferior": pm - 0.5 * HEIGHT * cranial}
         truth[level] = {**corners, "spinolaminar": pm - CANAL * anterior}
         canal_front += [corners["posterior_superior"], corners["posterior_inferior"]]
-        canal_back += [corners["posterior_superior"] - CANAL * anterior, corners["posterior_inferior"] - CANAL * anterior]
+        canal_back += [corners["posterior_superior"] - CANAL * anterior,
+                       corners["posterior_inferior"] - CANAL * anterior]
     _fill(mask, np.array(canal_front + canal_back[::-1]), 7)
     for i, level in enumerate(truth):
         quad = np.array([truth[level][k] for k in ("anterior_superior", "anterior_inferior",
