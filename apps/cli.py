@@ -60,6 +60,59 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a model on a datastore; the new weights replace the served ones only if they validate better."""
+    import json
+
+    from apps.training import train_model
+
+    torch_threads(args.threads)
+    request = {"max_epochs": args.epochs, "train_batch_size": args.batch_size, "learning_rate": args.learning_rate,
+               "val_split": args.val_split}
+    stats = train_model(args.model, str(args.studies), _conf_dict(args.conf), request)
+    print(json.dumps({k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")}, indent=2, default=str))
+    return 0
+
+
+def torch_threads(threads: int | None) -> None:
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    """Metrics with patient-level bootstrap CIs, reader comparison, summary.json and report.html."""
+    from lib.evaluation import evaluate
+
+    threshold = _threshold_arg(args.threshold)
+    summary = evaluate(
+        args.predictions, args.reference, args.out, readers_csv=args.readers, threshold=threshold,
+        n_bootstrap=args.bootstrap, seed=args.seed, progress=True,
+    )
+    print(f"summary: {Path(args.out) / 'summary.json'}  report: {Path(args.out) / 'report.html'}")
+    print(f"threshold {summary['threshold']['value']:.3f} ({summary['threshold']['source']})")
+    return 0
+
+
+def _threshold_arg(text: str):
+    try:
+        return float(text)
+    except ValueError:
+        return text
+
+
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """Run one benchmark and print its figures as JSON (the numbers quoted in the README and model cards)."""
+    import json
+
+    from apps.benchmarks import BENCHMARKS
+
+    result = BENCHMARKS[args.name](args)
+    print(json.dumps(result, indent=2))
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print every --conf setting with its default and meaning."""
     for key, (default, meaning) in settings_help().items():
@@ -93,6 +146,35 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.add_argument("--prevalence", type=float, default=0.5, help="share of compressed segments, 0-1 exclusive")
     phantom.add_argument("--workers", type=int, default=2, help="worker processes")
     phantom.set_defaults(func=cmd_phantom)
+
+    train = sub.add_parser("train", help="train a model on a datastore (publishes only a better validated model)")
+    train.add_argument("model", choices=("levels",), help="which model")
+    train.add_argument("--studies", type=Path, required=True, help="datastore folder with final labels")
+    train.add_argument("--epochs", type=int, default=30)
+    train.add_argument("--batch-size", type=int, default=8)
+    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--val-split", type=float, default=0.1, help="validation share for images without a split")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
+    train.set_defaults(func=cmd_train)
+
+    evaluate = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, F1, AUC, kappa with CIs; readers; HTML report")
+    evaluate.add_argument("--predictions", type=Path, required=True, help="CSV: patient_id, segment, probability[, split]")
+    evaluate.add_argument("--reference", type=Path, required=True, help="CSV: patient_id, segment, compression[, kang]")
+    evaluate.add_argument("--readers", type=Path, help="CSV: reader, patient_id, segment, call[, kang]")
+    evaluate.add_argument("--out", type=Path, required=True, help="folder for summary.json and report.html")
+    evaluate.add_argument("--threshold", default="0.5",
+                          help="number, a model card JSON, 'youden' or 'sensitivity:0.9' (chosen on validation rows)")
+    evaluate.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (patients resampled)")
+    evaluate.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    evaluate.set_defaults(func=cmd_evaluate)
+
+    benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
+    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels"), help="what to measure")
+    benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
+    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels)")
+    benchmark.set_defaults(func=cmd_benchmark)
 
     settings = sub.add_parser("settings", help="list the --conf settings with defaults")
     settings.set_defaults(func=cmd_settings)

@@ -11,15 +11,17 @@ import json
 import logging
 import os
 import re
+import time
 
 from filelock import FileLock
 from monailabel.config import settings as ml_settings
-from monailabel.datastore.local import LocalDatastore
+from monailabel.datastore.local import DataModel, LocalDatastore
 
 from apps.http_errors import http_error
 from lib.atomic import write_text_atomic
 from lib.errors import AppError, BadInputError
 from lib.io import read_radiograph
+from lib.label_io import check_label_matches, read_label_map, remap_by_name, write_label_map
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,43 @@ class RadiographDatastore(LocalDatastore):
         info.setdefault("radiograph", {k: v for k, v in image.describe().items() if k != "path"})
         return super().add_image(image_id, image_filename, info)
 
+    def save_label(self, image_id, label_filename, label_tag, label_info):
+        """Check a label against its radiograph, remap it to canonical ids by name, and store it atomically."""
+        try:
+            check_image_id(image_id)
+            if image_id not in self._datastore.objects:
+                raise BadInputError(f"image {image_id!r} is not in the datastore; upload the image first")
+            image = read_radiograph(self.get_image_uri(image_id), max_pixels=self._max_image_pixels)
+            label = canonical_label(label_filename, (label_info or {}).get("label_info"), image.shape, image_id)
+        except AppError as exc:
+            message = str(exc).replace(os.path.basename(label_filename), f"label for {image_id}")
+            raise http_error(type(exc)(message)) from None
+        folder = self._datastore.label_path(label_tag)
+        staged = os.path.join(folder, f".{image_id}.incoming.nii.gz")
+        write_label_map(staged, label, image.spacing_mm)
+        try:
+            info = dict(label_info or {})
+            info["levels_present"] = sorted(int(v) for v in set(label.ravel().tolist()) - {0})
+            return self._store_label_file(image_id, staged, label_tag, info)
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+
+    def _store_label_file(self, image_id: str, staged: str, label_tag: str, info: dict) -> str:
+        folder = self._datastore.label_path(label_tag)
+        with FileLock(self._lock_file):
+            obj = self._datastore.objects[image_id]
+            old = obj.labels.get(label_tag)
+            os.replace(staged, os.path.join(folder, f"{image_id}.nii.gz"))
+            if old is not None and old.ext != ".nii.gz":
+                stale = os.path.join(folder, f"{image_id}{old.ext}")
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            info.update({"ts": int(time.time()), "name": f"{image_id}.nii.gz"})
+            obj.labels[label_tag] = DataModel(info=info, ext=".nii.gz")
+            self._write_index_atomically()
+        return image_id
+
     def update_image_infos(self, infos: dict[str, dict]) -> None:
         """Merge many images' info in one index write (per-image updates would rewrite the index each time)."""
         missing = sorted(set(infos) - set(self._datastore.objects))
@@ -76,6 +115,27 @@ class RadiographDatastore(LocalDatastore):
         text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
         write_text_atomic(text, self._datastore_config_path)
         self._config_ts = os.stat(self._datastore_config_path).st_mtime
+
+
+def canonical_label(path: str, label_info, image_shape, image_id: str):
+    """The label file as canonical ids: remapped by the client's segment names when it sends them."""
+    label = read_label_map(path)
+    if label_info:
+        names = label_names_by_value(label_info)
+        label = remap_by_name(label, names)
+    return check_label_matches(label, image_shape, name=f"label for {image_id}")
+
+
+def label_names_by_value(label_info) -> dict[int, str]:
+    """Slicer sends ``[{"name": "C2", "idx": 1}, ...]``; a ``{name: value}`` dict is accepted too."""
+    if isinstance(label_info, dict):
+        return {int(v): str(k) for k, v in label_info.items()}
+    try:
+        return {int(entry["idx"]): str(entry["name"]) for entry in label_info}
+    except (KeyError, TypeError, ValueError):
+        raise BadInputError(
+            f"label_info {str(label_info)[:200]!r} is not a list of {{'name', 'idx'}} entries or a name -> value dict"
+        ) from None
 
 
 def check_image_id(image_id: str | None) -> None:

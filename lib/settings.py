@@ -30,6 +30,7 @@ class Settings:
     skip_trainers: bool = False
     epistemic_samples: int = 5
     use_pretrained: bool = True
+    model_dir: str = ""
 
 
 _HELP = {
@@ -42,6 +43,7 @@ _HELP = {
     "skip_trainers": "serve models without registering trainers (true/false)",
     "epistemic_samples": "dropout samples for the uncertainty strategy; 2 to 50",
     "use_pretrained": "start from the weights shipped in model/ when present (true/false)",
+    "model_dir": "folder for weights, cards and training runs; empty means the app's model/ folder",
 }
 
 
@@ -99,6 +101,7 @@ _PARSERS = {
     "max_image_pixels": lambda raw: _parse_int("max_image_pixels", raw, 1_000, 400_000_000),
     "kang_threshold": lambda raw: _parse_int("kang_threshold", raw, 1, 3),
     "epistemic_samples": lambda raw: _parse_int("epistemic_samples", raw, 2, 50),
+    "model_dir": lambda raw: str(raw).strip(),
 }
 
 

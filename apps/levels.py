@@ -1,0 +1,92 @@
+"""The levels model: labels, network, weight and card paths, and the tasks it adds to the app."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import torch
+
+from apps.levels_scoring import LevelsDiceScoring, LevelsUncertaintyScoring
+from apps.served_model import ServedModel
+from infers.levels import LevelsInfer
+from lib.label_io import LEVEL_LABELS
+from lib.model_card import INTENSITY_CONVENTION, model_version
+from lib.networks import LEVELS_CHANNELS, levels_network
+from lib.transforms import LEVELS_INPUT_SIZE
+from trainers.levels import LevelsTrainer
+
+NAME = "levels"
+
+
+def model_folder(settings, app_dir: str) -> Path:
+    """Where weights, cards and training runs live: ``--conf model_dir`` or the app's ``model/``."""
+    return Path(settings.model_dir) if settings.model_dir else Path(app_dir) / "model"
+
+
+def device_name(settings) -> str:
+    if settings.device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return settings.device
+
+
+class LevelsModel(ServedModel):
+    """C2-C7 bodies + spinal canal: infer task, trainer, uncertainty strategy and Dice scoring."""
+
+    name = NAME
+
+    def __init__(self, settings, app_dir: str):
+        super().__init__(settings, app_dir)
+        folder = model_folder(settings, app_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.weights = folder / f"{NAME}.pt"
+        self.card = folder / f"{NAME}.json"
+        self.train_dir = folder / "train" / NAME
+        self.infer = LevelsInfer(
+            path=str(self.weights), network=levels_network(), model_version=model_version(self.card),
+            max_pixels=settings.max_image_pixels, preload=settings.preload and self.weights.exists(),
+        )
+        self.infer._config["device"] = device_name(settings)
+
+    def infer_tasks(self):
+        return {NAME: self.infer}
+
+    def train_tasks(self):
+        device = device_name(self.settings)
+        trainer = LevelsTrainer(
+            model_dir=str(self.train_dir),
+            network_factory=levels_network,
+            publish_path=str(self.weights),
+            card_path=str(self.card),
+            card_fields=self.card_fields,  # called at publish time (timestamp, command)
+            max_pixels=self.settings.max_image_pixels,
+            config={"device": device, "pretrained": self.settings.use_pretrained, "multi_gpu": False,
+                    "tracking": "mlflow" if self.settings.tracking else "None"},
+            amp=device == "cuda",
+            tracking="mlflow" if self.settings.tracking else None,
+        )
+        return {NAME: trainer}
+
+    def strategies(self):
+        from monailabel.tasks.activelearning.epistemic import Epistemic
+
+        return {"levels_uncertainty": Epistemic(key="levels_uncertainty", desc="Least certain image for the levels model (MC dropout)")}
+
+    def scoring_methods(self):
+        return {
+            "levels_uncertainty": LevelsUncertaintyScoring(self.infer, samples=self.settings.epistemic_samples),
+            "levels_dice": LevelsDiceScoring(),
+        }
+
+    def card_fields(self) -> dict:
+        return {
+            "name": NAME,
+            "labels": dict(LEVEL_LABELS),
+            "input_size": list(LEVELS_INPUT_SIZE),
+            "intensity": INTENSITY_CONVENTION,
+            "network": f"monai UNet 2D, channels {list(LEVELS_CHANNELS)}, strides 2, 1 residual unit, dropout 0.1",
+            "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
+            "command": os.environ.get("APP_TRAIN_COMMAND", "POST /train/levels"),
+        }
+

@@ -1,0 +1,33 @@
+"""``python main.py train MODEL``: the same train task the server runs, in this process, on a datastore folder."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+
+from apps.datastore import RadiographDatastore
+from apps.registry import MODEL_REGISTRY
+from lib.errors import BadParameterError
+from lib.settings import parse_settings
+
+logger = logging.getLogger(__name__)
+APP_DIR = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
+
+
+def train_model(model: str, studies: str, conf: dict, request: dict) -> dict:
+    """Train ``model`` on the datastore at ``studies``; returns the train task's stats (with the publish decision)."""
+    if model not in MODEL_REGISTRY:
+        raise BadParameterError(f"unknown model {model!r}; trainable models: {', '.join(MODEL_REGISTRY)}")
+    if not os.path.isdir(studies):
+        raise BadParameterError(f"--studies {studies}: no such datastore folder")
+    settings = parse_settings(conf)
+    # Recorded in the model card: the exact command that produced the weights.
+    os.environ["APP_TRAIN_COMMAND"] = "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    served = MODEL_REGISTRY[model](settings, APP_DIR)
+    task = served.train_tasks()[model]
+    datastore = RadiographDatastore(studies, max_image_pixels=settings.max_image_pixels, auto_reload=False)
+    full_request = {"model": model, "name": "cli", **request}
+    logger.info("training %s on %s: %s", model, studies, full_request)
+    return task(full_request, datastore)

@@ -1,0 +1,132 @@
+"""Levels infer task: C2-C7 bodies and the spinal canal as a label map on the radiograph's own pixels.
+
+SEGMENTATION-typed so Slicer and OHIF list it. The network sees the letterboxed radiograph; class probabilities
+are brought back to full resolution before the arg-max, then ``lib.levels`` enforces anatomical order.
+The result is a ``W x H x 1`` NRRD with the radiograph's spacing, so it overlays the image in Slicer.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+
+import numpy as np
+import torch
+from monai.inferers import SimpleInferer
+from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.tasks.infer.basic_infer import BasicInferTask
+
+from apps.http_errors import http_error
+from lib.errors import AppError, ModelNotReadyError
+from lib.label_io import LEVEL_LABELS, write_label_map
+from lib.levels import clean_levels, segment_status
+from lib.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
+
+logger = logging.getLogger(__name__)
+
+
+class RestoreLevelsd:
+    """Logits in the letterbox -> probabilities on the radiograph -> cleaned label map and a level report.
+
+    Probabilities are restored only inside the box the low-resolution prediction marks as anatomy (plus a
+    margin): the spine fills a fraction of the film, and full-size 8-class maps would dominate the run time.
+    """
+
+    MARGIN_PX = 4  # letterbox pixels around the predicted anatomy
+
+    def __call__(self, data: dict) -> dict:
+        out = dict(data)
+        box = Letterbox(**{k: tuple(v) if isinstance(v, (list, tuple)) else v for k, v in out["letterbox"].items()})
+        low = torch.softmax(torch.as_tensor(out["pred"]).float(), dim=0)
+        label = np.zeros(box.source_shape, dtype=np.uint8)
+        foreground = torch.nonzero(low.max(0).indices[: box.scaled_shape[0], : box.scaled_shape[1]] > 0)
+        offset = (0, 0)
+        probabilities = None
+        if len(foreground):
+            (r0, c0), (r1, c1) = foreground.min(0).values.tolist(), foreground.max(0).values.tolist()
+            rows, cols = box.source_box((r0 - self.MARGIN_PX, r1 + 1 + self.MARGIN_PX), (c0 - self.MARGIN_PX, c1 + 1 + self.MARGIN_PX))
+            probabilities = box.restore_region(low, rows, cols)
+            offset = (rows[0], cols[0])
+            crop = probabilities.max(0).indices.to(torch.uint8).numpy()
+        else:
+            crop = label
+        report = clean_levels(crop, None if probabilities is None else probabilities.numpy(), out.get("spacing_mm"))
+        if report.is_cervical_spine:
+            label[offset[0]: offset[0] + crop.shape[0], offset[1]: offset[1] + crop.shape[1]] = report.label_map
+        report.centroid_px = {k: [v[0] + offset[1], v[1] + offset[0]] for k, v in report.centroid_px.items()}
+        report.label_map = label  # an empty map on a film that is not a lateral cervical spine
+        out["pred"] = label
+        out["levels_report"] = report
+        return out
+
+
+class LevelsInfer(BasicInferTask):
+    """C2..C7 bodies and spinal canal on a lateral cervical radiograph."""
+
+    def __init__(self, path, network, model_version: str, max_pixels: int, preload=False, train_mode=False,
+                 skip_writer=False):
+        super().__init__(
+            path=path,
+            network=network,
+            type=InferType.SEGMENTATION,
+            labels=dict(LEVEL_LABELS),
+            dimension=2,
+            description="C2-C7 vertebral bodies and the spinal canal on a lateral cervical radiograph",
+            preload=preload,
+            train_mode=train_mode,
+            skip_writer=skip_writer,
+        )
+        self.model_version = model_version
+        self.max_pixels = max_pixels
+
+    def pre_transforms(self, data=None):
+        return [LoadRadiographd(("image",), self.max_pixels), Letterboxd(("image",), LEVELS_INPUT_SIZE)]
+
+    def inferer(self, data=None):
+        return SimpleInferer()
+
+    def inverse_transforms(self, data=None):
+        return None  # the letterbox is undone in post_transforms, on probabilities rather than labels
+
+    def post_transforms(self, data=None):
+        return [RestoreLevelsd()]
+
+    def __call__(self, request, callbacks=None):
+        if not self.is_valid():
+            raise http_error(ModelNotReadyError(
+                f"levels model has no weights at {self.path[0] if self.path else '(none)'}; "
+                "train it with POST /train/levels or 'python main.py train levels'"
+            ))
+        try:
+            path, result = super().__call__(request, callbacks)
+        except AppError as exc:
+            raise http_error(exc) from None
+        if result.get("levels") is not None:
+            # Slicer names the segments it imports by position in label_names, one per value present in the
+            # file; listing absent levels would shift every name after a gap (e.g. the canal named "C7").
+            present = set(result["levels"]["found"]) if result["cervical_spine_found"] else set()
+            present |= {"spinal_canal"} if result.get("canal_found") else set()
+            result["label_names"] = {k: v for k, v in LEVEL_LABELS.items() if k in present}
+        return path, result
+
+    def writer(self, data, extension=None, dtype=None):
+        fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="levels-")
+        os.close(fd)
+        write_label_map(path, np.asarray(data["pred"], dtype=np.uint8), data.get("spacing_mm"))
+        return path, self.result_json(data)
+
+    def result_json(self, data: dict) -> dict:
+        report = data["levels_report"]
+        warnings = list(report.warnings) + [w for w in data["radiograph"].get("warnings", []) if w not in report.warnings]
+        return {
+            "model": "levels",
+            "model_version": self.model_version,
+            "cervical_spine_found": report.is_cervical_spine,
+            "reason": report.reason,
+            "levels": {"found": report.found, "missing": report.missing, "area_mm2": report.area_mm2},
+            "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),
+            "segments": segment_status(report.found if report.is_cervical_spine else []),
+            "radiograph": {k: data["radiograph"].get(k) for k in ("shape", "spacing_mm", "spacing_source")},
+            "warnings": warnings,
+        }

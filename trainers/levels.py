@@ -1,0 +1,153 @@
+"""Levels train task: trains on the datastore's final labels and publishes only a better validated model.
+
+MONAI Label's own publisher copies the run's best checkpoint over the served weights whatever its score and
+non-atomically. Here the run ends with the served model and the new one scored on the same validation images;
+the new weights replace the old (atomic copy, card updated) only when their mean Dice is higher.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import torch
+from monai.handlers import MeanDice, from_engine
+from monai.inferers import SimpleInferer
+from monai.losses import DiceCELoss
+from monai.transforms import (
+    Activationsd, AsDiscreted, EnsureTyped, RandAdjustContrastd, RandAffined, RandFlipd, RandGaussianNoised,
+    RandScaleIntensityd,
+)
+from monailabel.tasks.train.basic_train import BasicTrainTask, Context
+
+from lib.errors import BadInputError
+from lib.label_io import LEVEL_LABELS
+from lib.model_card import PublishDecision, publish_if_better
+from lib.splits import partition
+from lib.transforms import LEVELS_INPUT_SIZE, Letterboxd, LoadLevelLabeld, LoadRadiographd
+
+logger = logging.getLogger(__name__)
+N_CLASSES = len(LEVEL_LABELS) + 1
+
+
+class LevelsTrainer(BasicTrainTask):
+    """Supervised training of the levels UNet (Dice + cross-entropy) with per-level validation Dice."""
+
+    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
+                 config: dict | None = None, **kwargs):
+        defaults = {"max_epochs": 30, "train_batch_size": 8, "val_batch_size": 4, "val_split": 0.1,
+                    "learning_rate": 2e-3, "dataset": "CacheDataset", "dataloader": "DataLoader"}
+        defaults.update(config or {})
+        self._network_factory = network_factory
+        self._served_path = publish_path
+        self._card_path = card_path
+        self._card_fields = card_fields
+        self._max_pixels = max_pixels
+        self.last_decision: PublishDecision | None = None
+        super().__init__(model_dir, "Train the C2-C7 levels model from final labels", config=defaults,
+                         publish_path=None, load_path=publish_path, **kwargs)
+
+    def network(self, context: Context):
+        return self._network_factory()
+
+    def optimizer(self, context: Context):
+        return torch.optim.AdamW(context.network.parameters(), lr=float(context.request.get("learning_rate", 2e-3)))
+
+    def loss_function(self, context: Context):
+        return DiceCELoss(to_onehot_y=True, softmax=True)
+
+    def pre_process(self, request, datastore):
+        items = []
+        for item in datastore.datalist():
+            image_id = item.get("image_id") or _image_id(item["image"])
+            info = datastore.get_image_info(image_id) if image_id else {}
+            items.append({**item, "split": info.get("split"), "patient_id": info.get("patient_id")})
+        if not items:
+            raise BadInputError("no images with final labels in the datastore: save at least one final level label first")
+        return items
+
+    def partition_datalist(self, context: Context, shuffle=False):
+        train, validation = partition(context.datalist, float(context.request.get("val_split", 0.1)))
+        if not train:
+            raise BadInputError("no training images: every labelled image is in a validation or test split")
+        logger.info("levels training: %d train, %d validation images", len(train), len(validation))
+        return train, validation
+
+    def _load(self):
+        return [LoadRadiographd(("image",), self._max_pixels), LoadLevelLabeld(("label",)),
+                Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",))]
+
+    def train_pre_transforms(self, context: Context):
+        return self._load() + [
+            RandFlipd(("image", "label"), prob=0.5, spatial_axis=1),  # patients facing either way
+            RandAffined(("image", "label"), prob=0.8, rotate_range=0.2, scale_range=0.15, translate_range=(20, 16),
+                        mode=("bilinear", "nearest"), padding_mode="zeros"),
+            RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
+            RandScaleIntensityd("image", factors=0.2, prob=0.5),
+            RandGaussianNoised("image", prob=0.3, std=0.03),
+            EnsureTyped(("image", "label")),
+        ]
+
+    def train_post_transforms(self, context: Context):
+        return [Activationsd("pred", softmax=True),
+                AsDiscreted(("pred", "label"), argmax=(True, False), to_onehot=(N_CLASSES, N_CLASSES))]
+
+    def val_pre_transforms(self, context: Context):
+        return self._load() + [EnsureTyped(("image", "label"))]
+
+    def val_inferer(self, context: Context):
+        return SimpleInferer()
+
+    def train_key_metric(self, context: Context):
+        return {"train_mean_dice": MeanDice(output_transform=from_engine(["pred", "label"]), include_background=False)}
+
+    def val_key_metric(self, context: Context):
+        return {"val_mean_dice": MeanDice(output_transform=from_engine(["pred", "label"]), include_background=False)}
+
+    def finalize(self, context: Context):
+        self._context = context
+        super().finalize(context)
+
+    def train(self, rank, world_size, request, datalist):
+        started = time.time()
+        stats = super().train(rank, world_size, request, datalist)
+        context = self._context
+        if context.evaluator is None:
+            logger.warning("no validation images: the new levels model is kept in %s but not published", context.output_dir)
+            return stats
+        self.last_decision = publish_if_better(
+            candidate=f"{context.output_dir}/{self._key_metric_filename}",
+            served=self._served_path,
+            card_path=self._card_path,
+            score=lambda weights: self._validate(context, weights),
+            card_fields={**self._card_fields(), "training": _training_record(request, context, started)},
+        )
+        stats["publish"] = self.last_decision.as_dict()
+        return stats
+
+    def _validate(self, context: Context, weights_path) -> float:
+        """Mean validation Dice of ``weights_path`` on this run's validation images (same evaluator, same data)."""
+        checkpoint = torch.load(weights_path, map_location=context.device)
+        context.network.load_state_dict(checkpoint.get("model", checkpoint))
+        context.evaluator.run()
+        return float(context.evaluator.state.metrics["val_mean_dice"])
+
+
+def _image_id(path: str) -> str:
+    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
+    for suffix in (".nii.gz", ".dcm", ".nii", ".nrrd", ".png", ".jpg", ".jpeg", ".tif", ".tiff"):
+        if name.endswith(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _training_record(request: dict, context: Context, started: float) -> dict:
+    return {
+        "max_epochs": context.max_epochs,
+        "train_images": len(context.train_datalist),
+        "validation_images": len(context.val_datalist),
+        "batch_size": context.train_batch_size,
+        "learning_rate": float(request.get("learning_rate", 2e-3)),
+        "device": str(context.device),
+        "seconds": round(time.time() - started, 1),
+    }
