@@ -123,7 +123,8 @@ class LevelsInfer(BasicInferTask):
             "model": "levels",
             "model_version": self.model_version,
             "cervical_spine_found": report.is_cervical_spine,
-            "reason": report.reason,
+            "reason": report.reason if report.is_cervical_spine or report.reason.startswith("no cervical")
+            else f"no cervical levels found: {report.reason}",
             "levels": {"found": report.found, "missing": report.missing, "area_mm2": report.area_mm2},
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),
             "segments": segment_status(report.found if report.is_cervical_spine else []),
