@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from lib.errors import AppError
+from lib.errors import AppError, BadParameterError
 from lib.settings import parse_settings, settings_help
 
 logger = logging.getLogger("main")
@@ -113,6 +113,42 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_predict(args: argparse.Namespace) -> int:
+    """The pipeline without a server: JSON, overlay and label files per radiograph, or prediction CSVs for a split."""
+    from apps.predict import build_pipeline, predict_files, predict_split, segment_table
+
+    torch_threads(args.threads)
+    pipeline, settings = build_pipeline(_conf_dict(args.conf), APP_DIR)
+    if args.studies:
+        if not (args.split and args.csv):
+            raise BadParameterError("--studies needs --split and --csv")
+        summary = predict_split(pipeline, settings, args.studies, args.split, args.csv, args.reference)
+        print(f"{summary['rows']} prediction rows for {summary['images']} images -> {args.csv}"
+              + (f"; {summary['reference_rows']} reference rows -> {args.reference}" if args.reference else "")
+              + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else ""))
+        return 0
+    if not args.inputs or not args.out:
+        raise BadParameterError("give radiograph files or folders and --out, or --studies with --split and --csv")
+    outcomes = predict_files(pipeline, args.inputs, args.out)
+    for path, result, error in outcomes:
+        print(f"\n{path.name}: {error if error else result['result']}")
+        if result:
+            print(segment_table(result))
+    failed = sum(error is not None for _, _, error in outcomes)
+    print(f"\n{len(outcomes) - failed} of {len(outcomes)} radiographs done -> {args.out}")
+    return 0 if failed < len(outcomes) else 2
+
+
+def cmd_import_labels(args: argparse.Namespace) -> int:
+    """Per-segment MRI labels from a CSV into the datastore's image info, all rows or none."""
+    from apps.import_labels import import_labels
+
+    report = import_labels(args.csv, args.studies, _conf_dict(args.conf))
+    print(f"imported {report['rows']} rows into {report['images_updated']} images; "
+          f"{report['images_without_labels']} images have no row in the CSV")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print every --conf setting with its default and meaning."""
     for key, (default, meaning) in settings_help().items():
@@ -175,6 +211,23 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels)")
     benchmark.set_defaults(func=cmd_benchmark)
+
+    predict = sub.add_parser("predict", help="run the pipeline on radiographs without a server (JSON, overlay PNG)")
+    predict.add_argument("inputs", nargs="*", type=Path, help="radiograph files or folders")
+    predict.add_argument("--out", type=Path, help="folder for <name>.json, <name>_overlay.png and label files")
+    predict.add_argument("--studies", type=Path, help="datastore: predict one split into a CSV instead")
+    predict.add_argument("--split", help="split to predict with --studies, e.g. test_internal")
+    predict.add_argument("--csv", type=Path, help="predictions CSV (patient_id, segment, probability, split)")
+    predict.add_argument("--reference", type=Path, help="also write the reference CSV from the datastore")
+    predict.add_argument("--threads", type=int, help="torch CPU threads")
+    predict.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
+    predict.set_defaults(func=cmd_predict)
+
+    import_labels = sub.add_parser("import-labels", help="per-segment MRI labels from a CSV into a datastore")
+    import_labels.add_argument("csv", type=Path, help="CSV: image_id or patient_id, segment, compression and/or kang")
+    import_labels.add_argument("--studies", type=Path, required=True, help="datastore folder")
+    import_labels.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="e.g. kang_threshold 2")
+    import_labels.set_defaults(func=cmd_import_labels)
 
     settings = sub.add_parser("settings", help="list the --conf settings with defaults")
     settings.set_defaults(func=cmd_settings)

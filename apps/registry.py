@@ -7,12 +7,16 @@ from __future__ import annotations
 
 from typing import Callable, Dict
 
+from apps.compression import CompressionModel
 from apps.levels import LevelsModel
+from apps.pipeline import PipelineModel
 from apps.served_model import ServedModel
 from lib.settings import Settings
 
 MODEL_REGISTRY: Dict[str, Callable[[Settings, str], ServedModel]] = {
     "levels": LevelsModel,
+    "compression": CompressionModel,
+    "pipeline": PipelineModel,  # after the models it joins
 }
 
 
