@@ -69,6 +69,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     torch_threads(args.threads)
     request = {"max_epochs": args.epochs, "train_batch_size": args.batch_size, "learning_rate": args.learning_rate,
                "val_split": args.val_split}
+    request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
     stats = train_model(args.model, str(args.studies), _conf_dict(args.conf), request)
     print(json.dumps({k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")}, indent=2, default=str))
     return 0
@@ -184,11 +185,11 @@ def build_parser() -> argparse.ArgumentParser:
     phantom.set_defaults(func=cmd_phantom)
 
     train = sub.add_parser("train", help="train a model on a datastore (publishes only a better validated model)")
-    train.add_argument("model", choices=("levels",), help="which model")
+    train.add_argument("model", choices=("levels", "compression"), help="which model")
     train.add_argument("--studies", type=Path, required=True, help="datastore folder with final labels")
-    train.add_argument("--epochs", type=int, default=30)
-    train.add_argument("--batch-size", type=int, default=8)
-    train.add_argument("--learning-rate", type=float, default=2e-3)
+    train.add_argument("--epochs", type=int, help="default: the model's own (levels 30, compression 12)")
+    train.add_argument("--batch-size", type=int, help="default: the model's own (levels 8, compression 32)")
+    train.add_argument("--learning-rate", type=float, help="default: the model's own (2e-3 for both)")
     train.add_argument("--val-split", type=float, default=0.1, help="validation share for images without a split")
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
@@ -209,7 +210,9 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("name", choices=("phantom", "evaluate", "levels"), help="what to measure")
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
-    benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels)")
+    benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
+    benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
+    benchmark.add_argument("--limit", type=int, help="at most this many images per split")
     benchmark.set_defaults(func=cmd_benchmark)
 
     predict = sub.add_parser("predict", help="run the pipeline on radiographs without a server (JSON, overlay PNG)")

@@ -22,7 +22,7 @@ from apps.cohort import make_cohort
 from lib.label_io import LEVEL_LABELS, read_label_map, write_label_map
 from lib.networks import levels_network
 from tests.dicom_factory import pydicom_data_file
-from tests.integration.live_server import LiveServer
+from apps.server_process import LiveServer
 
 UNLABELLED = ("phantom_3_0001", "phantom_3_0002", "phantom_3_0003")
 APP_DIR = Path(__file__).resolve().parents[2]

@@ -11,7 +11,7 @@ from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
 from tests.dicom_factory import make_dx, pydicom_data_file, save
-from tests.integration.live_server import LiveServer
+from apps.server_process import LiveServer
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,4 @@
-"""A real MONAI Label server on this app, started as its own process on a free loopback port."""
+"""A real MONAI Label server on this app as its own process on a free loopback port (tests and benchmarks)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import time
 import urllib.request
 from pathlib import Path
 
-APP_DIR = Path(__file__).resolve().parents[2]
+APP_DIR = Path(__file__).resolve().parents[1]
 
 
 def free_port() -> int:
