@@ -21,7 +21,7 @@ from monailabel.tasks.infer.basic_infer import BasicInferTask
 from apps.http_errors import http_error
 from lib.compression import classify_crops
 from lib.compression_data import COMPRESSION_INPUT_SIZE, normalise_crop
-from lib.errors import AppError, ModelNotReadyError
+from lib.errors import AppError, BadInputError, ModelNotReadyError
 from lib.explain import gradcam_crops, heatmap_peak
 from lib.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
 from lib.io import read_radiograph
@@ -86,6 +86,9 @@ class PipelineInfer(BasicInferTask):
         in [0, 1] or None), "landmarks", "result" (the JSON without file paths), "timings_ms"}``."""
         device = str(request.get("device") or self._config.get("device", "cpu"))
         started = time.perf_counter()
+        if not request.get("image"):
+            # MONAI Label passes an empty path when the image id is not in the datastore.
+            raise BadInputError("no image to read: the image id is not in the datastore (upload it first)")
         image = read_radiograph(request["image"], max_pixels=self.max_pixels)
         levels = self._run_levels(image, device)
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
