@@ -1,0 +1,76 @@
+"""The compression model: weight and card paths, the network factory, and the infer and train tasks it adds."""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timezone
+
+import torch
+
+from apps.levels import LevelsModel, device_name, model_folder
+from apps.served_model import ServedModel
+from infers.compression import CompressionInfer
+from lib.compression import NETWORK_DESCRIPTION, compression_network
+from lib.compression_data import COMPRESSION_INPUT_SIZE
+from lib.model_card import read_card
+from trainers.compression import CompressionTrainer
+
+NAME = "compression"
+INTENSITY = ("segment crop (lib.compression_data.segment_crops) of the float32 [0, 1] bone-bright radiograph, "
+             "standardised per crop to zero mean and unit standard deviation")
+DEFAULT_THRESHOLD = 0.5
+
+
+class CompressionModel(ServedModel):
+    """Per-segment cord compression: an infer task (which runs the levels task first) and its trainer."""
+
+    name = NAME
+
+    def __init__(self, settings, app_dir: str, levels_task=None):
+        super().__init__(settings, app_dir)
+        folder = model_folder(settings, app_dir)
+        folder.mkdir(parents=True, exist_ok=True)
+        self.network_path = folder / f"{NAME}.pt"
+        self.card = folder / f"{NAME}.json"
+        self.train_dir = folder / "train" / NAME
+        # The levels task this model's crops come from; a model built alone builds its own.
+        levels_task = levels_task or LevelsModel(settings, app_dir).infer
+        self.infer = CompressionInfer(
+            path=str(self.network_path), network=compression_network(), levels_task=levels_task,
+            card=lambda: read_card(self.card), max_pixels=settings.max_image_pixels,
+            preload=settings.preload and self.network_path.exists(),
+        )
+        self.infer._config["device"] = device_name(settings)
+
+    def load_network(self, device: str = "cpu") -> torch.nn.Module | None:
+        """The served network in eval mode, cached per device and reloaded when the weight file changes
+        (MONAI Label's own cache of the infer task); None while there are no weights."""
+        if not self.network_path.is_file():
+            return None
+        return self.infer._get_network(device, None)
+
+    def threshold(self) -> float:
+        """The operating threshold from the model card (chosen on validation); 0.5 without a card."""
+        return float(read_card(self.card).get("threshold", DEFAULT_THRESHOLD))
+
+    def infer_tasks(self):
+        return {NAME: self.infer}
+
+    def train_tasks(self):
+        trainer = CompressionTrainer(
+            model_dir=str(self.train_dir), network_factory=compression_network, publish_path=str(self.network_path),
+            card_path=str(self.card), card_fields=self.card_fields, max_pixels=self.settings.max_image_pixels,
+            kang_threshold=self.settings.kang_threshold, device=device_name(self.settings),
+        )
+        return {NAME: trainer}
+
+    def card_fields(self) -> dict:
+        return {
+            "name": NAME,
+            "input_size": list(COMPRESSION_INPUT_SIZE),
+            "intensity": INTENSITY,
+            "network": NETWORK_DESCRIPTION,
+            "kang_threshold": self.settings.kang_threshold,
+            "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
+            "command": os.environ.get("APP_TRAIN_COMMAND", f"POST /train/{NAME}"),
+        }

@@ -1,0 +1,134 @@
+"""Compression infer task: the level map found by the levels task, and a compression probability per segment.
+
+SEGMENTATION-typed so that Slicer and OHIF list it; its label file is the level map (``W x H x 1`` NRRD with the
+radiograph's spacing, the same file the levels task writes), and the per-segment probabilities, decisions at
+the model card's threshold and Grad-CAM peaks travel in the result JSON. The levels task runs in memory first
+(``skip_writer``); the radiograph is read again here because the levels task keeps only its letterboxed copy.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from typing import Callable
+
+import numpy as np
+from monailabel.interfaces.tasks.infer_v2 import InferType
+from monailabel.tasks.infer.basic_infer import BasicInferTask
+
+from apps.http_errors import http_error
+from lib.compression import classify_crops
+from lib.compression_data import segment_crops
+from lib.errors import AppError, ModelNotReadyError
+from lib.explain import gradcam_crops, heatmap_peak
+from lib.geometry import NotEvaluable
+from lib.io import read_radiograph
+from lib.label_io import LEVEL_LABELS, SEGMENTS, write_label_map
+
+logger = logging.getLogger(__name__)
+
+
+class RunLevelsd:
+    """Read the radiograph and find its levels with the levels task in memory.
+
+    Adds ``pixels`` (float32 [rows, cols]), ``pred`` (uint8 level map), ``levels_report``, ``radiograph``,
+    ``spacing_mm``."""
+
+    def __init__(self, levels_task, max_pixels: int):
+        self.levels_task, self.max_pixels = levels_task, max_pixels
+
+    def __call__(self, data: dict) -> dict:
+        out = dict(data)
+        image = read_radiograph(out["image"], max_pixels=self.max_pixels)
+        _, levels = self.levels_task({"image": out["image"], "device": str(out.get("device", "cpu")), "skip_writer": True})
+        out.update(pixels=image.pixels, pred=np.asarray(levels["pred"], dtype=np.uint8), spacing_mm=image.spacing_mm,
+                   levels_report=levels["levels_report"], radiograph=levels["radiograph"])
+        return out
+
+
+class SegmentCropsd:
+    """``crops``: ``{segment: (float32 [96, 224], SegmentCrop) | NotEvaluable}`` from the level map."""
+
+    def __call__(self, data: dict) -> dict:
+        out = dict(data)
+        if out["levels_report"].is_cervical_spine:
+            out["crops"] = segment_crops(out["pixels"], out["pred"], out["spacing_mm"])
+        else:
+            out["crops"] = {seg: NotEvaluable(seg, "no lateral cervical spine found") for seg in SEGMENTS}
+        return out
+
+
+class CompressionInfer(BasicInferTask):
+    """Cord compression probability for each evaluable disc segment C2/3 .. C6/7."""
+
+    def __init__(self, path, network, levels_task, card: Callable[[], dict], max_pixels: int, preload=False,
+                 skip_writer=False):
+        super().__init__(
+            path=path, network=network, type=InferType.SEGMENTATION, labels=dict(LEVEL_LABELS), dimension=2,
+            description="Cord compression per disc segment (C2/3-C6/7) with Grad-CAM, on a lateral cervical radiograph",
+            preload=preload, skip_writer=skip_writer,
+        )
+        self.levels_task, self.card, self.max_pixels = levels_task, card, max_pixels
+
+    def pre_transforms(self, data=None):
+        return [RunLevelsd(self.levels_task, self.max_pixels), SegmentCropsd()]
+
+    def inverse_transforms(self, data=None):
+        return None
+
+    def post_transforms(self, data=None):
+        return []
+
+    def run_inferer(self, data, convert_to_batch=True, device="cpu"):
+        """Probabilities and Grad-CAM maps of the evaluable segments (``probabilities``, ``heatmaps``)."""
+        network = self._get_network(device, data)
+        images = {seg: entry[0] for seg, entry in data["crops"].items() if not isinstance(entry, NotEvaluable)}
+        data["probabilities"] = classify_crops(network, images, device)
+        data["heatmaps"] = gradcam_crops(network, images, device)
+        return data
+
+    def __call__(self, request, callbacks=None):
+        # BasicInferTask.is_valid is true whenever a network object is given, weights or not: check the file.
+        if not any(p and os.path.isfile(p) for p in self.path):
+            raise http_error(ModelNotReadyError(
+                f"compression model has no weights at {self.path[0] if self.path else '(none)'}; "
+                "train it with POST /train/compression or 'python main.py train compression'"
+            ))
+        try:
+            path, result = super().__call__(request, callbacks)
+        except AppError as exc:
+            raise http_error(exc) from None
+        if "present_labels" in result:
+            # MONAI Label overwrites label_names with every label; Slicer names segments by position among the
+            # values present, so list only those (as the levels task does).
+            result["label_names"] = result.pop("present_labels")
+        return path, result
+
+    def writer(self, data, extension=None, dtype=None):
+        fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="compression-")
+        os.close(fd)
+        write_label_map(path, data["pred"], data.get("spacing_mm"))
+        return path, self.result_json(data)
+
+    def result_json(self, data: dict) -> dict:
+        card = self.card()
+        threshold = float(card.get("threshold", 0.5))
+        report = data["levels_report"]
+        segments = {}
+        for segment, entry in data["crops"].items():
+            if isinstance(entry, NotEvaluable):
+                segments[segment] = {"probability": None, "decision": None, "evaluable": False, "reason": entry.reason}
+                continue
+            p = data["probabilities"][segment]
+            segments[segment] = {"probability": round(p, 6), "evaluable": True,
+                                 "decision": "compressed" if p >= threshold else "not compressed",
+                                 "gradcam_peak_px": [round(v, 1) for v in heatmap_peak(data["heatmaps"][segment], entry[1])]}
+        warnings = list(report.warnings) + [w for w in data["radiograph"].get("warnings", []) if w not in report.warnings]
+        if not report.is_cervical_spine:
+            warnings.append(f"no lateral cervical spine found ({report.reason}): no segment evaluated")
+        present = set(report.found if report.is_cervical_spine else [])
+        present |= {"spinal_canal"} if (data["pred"] == LEVEL_LABELS["spinal_canal"]).any() else set()
+        return {"model": "compression", "model_version": str(card.get("version", "untrained")), "threshold": threshold,
+                "threshold_method": card.get("threshold_method"), "segments": segments, "warnings": warnings,
+                "present_labels": {k: v for k, v in LEVEL_LABELS.items() if k in present}}

@@ -1,0 +1,107 @@
+"""The compression model end to end on a small phantom datastore: train, publish only if better, infer.
+
+The levels task is replaced by one that returns the datastore's final label, so these checks do not depend on
+levels weights; the compression weights, card, threshold and result JSON are the real ones.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from fastapi import HTTPException
+
+from apps.compression import CompressionModel
+from apps.datastore import RadiographDatastore
+from lib.label_io import SEGMENTS, read_label_map
+from lib.levels import clean_levels
+from lib.model_card import read_card
+from lib.settings import parse_settings
+from trainers.compression import CompressionTrainer
+
+APP_DIR = str(Path(__file__).resolve().parents[2])
+SMOKE = Path(APP_DIR) / "data" / "smoke"
+REQUEST = {"max_epochs": 2, "train_batch_size": 16, "seed": 0}
+
+
+class FinalLabelLevels:
+    """Stands in for the levels infer task: the final label of the image as its level map."""
+
+    def __init__(self, datastore):
+        self.datastore = datastore
+
+    def __call__(self, request):
+        image_id = Path(request["image"]).name.split(".")[0]
+        label = read_label_map(self.datastore.get_label_uri(image_id, "final")).astype("uint8")
+        return None, {"pred": label, "levels_report": clean_levels(label), "radiograph": {"warnings": []}}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    if not (SMOKE / "datastore_v2.json").exists():
+        pytest.fail(f"the smoke datastore is missing at {SMOKE}; make it with 'python main.py phantom'")
+    root = tmp_path_factory.mktemp("compression")
+    shutil.copytree(SMOKE, root / "studies")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    datastore = RadiographDatastore(str(root / "studies"), max_image_pixels=50_000_000, auto_reload=False)
+    settings = parse_settings({"model_dir": str(root / "model"), "device": "cpu"})
+    model = CompressionModel(settings, APP_DIR, levels_task=FinalLabelLevels(datastore))
+    trainer = model.train_tasks()["compression"]
+    stats = trainer(dict(REQUEST), datastore)
+    torch.set_num_threads(threads)
+    return model, trainer, datastore, stats
+
+
+def test_training_publishes_weights_and_a_card_with_a_threshold(trained):
+    model, trainer, _, stats = trained
+    assert stats["publish"]["published"], stats["publish"]
+    assert model.network_path.is_file()
+    card = read_card(model.card)
+    assert 0.0 <= card["threshold"] <= 1.0 and card["threshold_method"] == "youden"
+    assert card["validation"]["auc"] == pytest.approx(stats["publish"]["candidate_score"], abs=1e-6)
+    assert card["input_size"] == [96, 224] and card["training"]["epochs"] == 2
+    assert model.threshold() == card["threshold"]
+    assert trainer.stats()["best_metric_epoch"] in (1, 2)
+
+
+def test_a_run_that_does_not_validate_better_keeps_the_served_model(trained, monkeypatch):
+    model, trainer, datastore, _ = trained
+    served_bytes, card_before = model.network_path.read_bytes(), read_card(model.card)
+    served = str(model.network_path)
+    # The served model scores higher on this run's validation crops than any candidate can.
+    monkeypatch.setattr(CompressionTrainer, "_score", lambda self, path, crops: 1.0 if path == served else 0.9)
+    stats = trainer({**REQUEST, "max_epochs": 1, "threshold_method": "sensitivity:0.9"}, datastore)
+    assert stats["publish"]["published"] is False and "kept the served model" in stats["publish"]["reason"]
+    assert model.network_path.read_bytes() == served_bytes
+    assert read_card(model.card) == card_before
+
+
+def test_infer_reports_every_segment_with_the_card_threshold(trained):
+    model, _, datastore, _ = trained
+    image_id = sorted(datastore.list_images())[0]
+    with torch.no_grad():  # as MONAI Label's inferer runs: Grad-CAM must still work
+        path, result = model.infer_tasks()["compression"]({"image": datastore.get_image_uri(image_id), "device": "cpu"})
+    assert Path(path).is_file() and read_label_map(path).max() > 0
+    Path(path).unlink()
+    assert result["model"] == "compression" and result["threshold"] == model.threshold()
+    assert result["model_version"].startswith("compression-")
+    assert list(result["segments"]) == list(SEGMENTS)
+    for segment in result["segments"].values():
+        if segment["evaluable"]:
+            assert 0.0 <= segment["probability"] <= 1.0
+            assert segment["decision"] == ("compressed" if segment["probability"] >= result["threshold"] else "not compressed")
+            assert len(segment["gradcam_peak_px"]) == 2
+    assert "C2" in result["label_names"]
+    assert model.load_network("cpu") is model.load_network("cpu")
+
+
+def test_infer_without_weights_answers_503(tmp_path):
+    settings = parse_settings({"model_dir": str(tmp_path), "device": "cpu"})
+    model = CompressionModel(settings, APP_DIR, levels_task=lambda request: None)
+    assert model.load_network() is None and model.threshold() == 0.5
+    with pytest.raises(HTTPException) as caught:
+        model.infer_tasks()["compression"]({"image": "any.dcm"})
+    assert caught.value.status_code == 503 and "train" in caught.value.detail

@@ -1,0 +1,183 @@
+"""Compression train task: segment crops from the final level labels, a plain PyTorch loop, publish only if better.
+
+Every image with a final level label and per-segment reference labels (image info ``segments``) gives up to five
+crops; the datastore's ``split`` decides train and validation (test splits are never read). All crops are cut
+once into memory (float16, with extra context for the localisation-error augmentation), so an epoch costs only
+the network. The weights of the best validation-AUC epoch become the candidate; the operating threshold is
+chosen on validation; the candidate replaces the served model only if its validation AUC is higher
+(``lib.model_card.publish_if_better``), so an interrupted or worse run never changes what is served.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from monailabel.interfaces.tasks.train import TrainTask
+
+from lib.atomic import write_json_atomic
+from lib.compression import NETWORK_DESCRIPTION, predict_widened, train_epoch
+from lib.compression_data import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
+from lib.errors import BadInputError
+from lib.io import read_radiograph
+from lib.label_io import read_label_map
+from lib.model_card import PublishDecision, publish_if_better, read_card
+from lib.splits import partition
+from lib.stats import auc, binary_metrics, select_threshold
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS = {"max_epochs": 12, "train_batch_size": 32, "learning_rate": 2e-3, "weight_decay": 1e-4, "val_split": 0.1,
+            "threshold_method": "youden", "seed": 0, "context": 1.25}
+
+
+def labelled_items(datastore) -> list[dict]:
+    """``[{"image", "label", "info", "split", "patient_id"}]`` for images with a final label and ``segments`` info."""
+    items = []
+    for image_id in datastore.list_images():
+        label_id = datastore.get_labels_by_image_id(image_id).get("final")
+        info = datastore.get_image_info(image_id) or {}
+        if label_id is None or not info.get("segments"):
+            continue
+        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
+                      "info": info, "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
+    return items
+
+
+def _cases(items: list[dict], max_pixels: int):
+    for number, item in enumerate(items, 1):
+        image = read_radiograph(item["image"], max_pixels=max_pixels)
+        mask = read_label_map(item["label"]).astype(np.uint8)
+        if number % 50 == 0:
+            logger.info("compression crops: %d / %d images", number, len(items))
+        yield image.pixels, mask, image.spacing_mm, item["info"]
+
+
+def _threshold_method(text: str) -> dict:
+    """``"youden"`` or ``"sensitivity:0.9"`` -> keyword arguments of ``select_threshold``."""
+    if str(text).startswith("sensitivity:"):
+        try:
+            return {"method": "sensitivity", "target_sensitivity": float(str(text).split(":", 1)[1])}
+        except ValueError:
+            raise BadInputError(f"threshold_method {text!r}: the target after 'sensitivity:' must be a number") from None
+    if text != "youden":
+        raise BadInputError(f"threshold_method {text!r} not allowed; use 'youden' or 'sensitivity:<0-1>'")
+    return {"method": "youden"}
+
+
+class CompressionTrainer(TrainTask):
+    """Per-segment compression classifier: BCE, AdamW, cosine learning rate, validation AUC model selection."""
+
+    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
+                 kang_threshold: int = 2, config: dict | None = None, device: str = "cpu"):
+        super().__init__("Train the per-segment cord compression classifier from segment labels")
+        self.model_dir = Path(model_dir)
+        self._network_factory = network_factory
+        self._served_path, self._card_path, self._card_fields = Path(publish_path), Path(card_path), card_fields
+        self._max_pixels, self._kang_threshold, self._device = max_pixels, kang_threshold, device
+        self._config = {**DEFAULTS, **(config or {})}
+        self.last_decision: PublishDecision | None = None
+
+    def config(self):
+        return dict(self._config)
+
+    def stats(self):
+        return read_card(self.model_dir / "stats.json")
+
+    def __call__(self, request, datastore):
+        options = self._options(request)
+        train, validation = self.load_data(options, datastore)
+        return self.fit(options, train, validation)
+
+    def _options(self, request: dict) -> dict:
+        options = {**self._config, **{k: v for k, v in (request or {}).items() if v is not None}}
+        _threshold_method(options["threshold_method"])  # refuse a bad method before minutes of loading
+        return options
+
+    def load_data(self, options: dict, datastore) -> tuple[CropSet, CropSet]:
+        """Crop sets (train, validation) of the datastore's labelled images."""
+        train, validation = partition(labelled_items(datastore), float(options["val_split"]))
+        if not train:
+            raise BadInputError("no training images: none has both a final level label and 'segments' info in a train split")
+        sets = []
+        for items in (train, validation):
+            sets.append(build_crop_set(_cases(items, self._max_pixels), float(options["context"]), self._kang_threshold))
+        logger.info("compression data: train %s, validation %s", sets[0].counts(), sets[1].counts())
+        return sets[0], sets[1]
+
+    def fit(self, options: dict, train: CropSet, validation: CropSet) -> dict:
+        """Train, keep the best validation-AUC epoch, choose the threshold and publish if better; returns stats."""
+        started = time.time()
+        options = self._options(options)
+        torch.manual_seed(int(options["seed"]))
+        generator = torch.Generator().manual_seed(int(options["seed"]))
+        network = self._network_factory().to(self._device)
+        epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
+        optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
+                                      weight_decay=float(options["weight_decay"]))
+        steps = max(1, epochs * math.ceil(len(train) / batch))
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        positives = max(int(train.targets.sum()), 1)
+        pos_weight = (len(train) - positives) / positives
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        candidate = self.model_dir / "candidate.pt"
+        history, best = [], None
+        for epoch in range(1, epochs + 1):
+            t0 = time.time()
+            loss = train_epoch(network, optimizer, scheduler, train.crops, train.targets, train.context, batch,
+                               generator, pos_weight, self._device)
+            val_auc = self._auc(network, validation)
+            history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": round(time.time() - t0, 1)})
+            logger.info("compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s", epoch, epochs, loss, val_auc, time.time() - t0)
+            if best is None or (val_auc or 0.0) > (best["val_auc"] or 0.0):
+                best = history[-1]
+                torch.save({"model": network.state_dict()}, candidate)
+        stats = {"history": history, "best_metric": best["val_auc"], "best_metric_epoch": best["epoch"],
+                 "total_time": round(time.time() - started, 1), "train": train.counts(), "validation": validation.counts()}
+        self._publish(options, candidate, validation, stats, started)
+        write_json_atomic(stats, self.model_dir / "stats.json")
+        return stats
+
+    def _auc(self, network, crops: CropSet) -> float | None:
+        if len(crops) == 0 or crops.targets.min() == crops.targets.max():
+            return None
+        return auc(crops.targets, predict_widened(network, crops.crops, crops.context, device=self._device)).get("value")
+
+    def _probabilities(self, weights_path, crops: CropSet) -> np.ndarray:
+        network = self._network_factory().to(self._device)
+        checkpoint = torch.load(weights_path, map_location=self._device)
+        network.load_state_dict(checkpoint.get("model", checkpoint))
+        return predict_widened(network, crops.crops, crops.context, device=self._device)
+
+    def _score(self, weights_path, crops: CropSet) -> float:
+        """Validation AUC of a weight file (the publish criterion)."""
+        value = auc(crops.targets, self._probabilities(weights_path, crops)).get("value")
+        return float(value) if value is not None else 0.0
+
+    def _publish(self, options: dict, candidate: Path, validation: CropSet, stats: dict, started: float) -> None:
+        if len(validation) == 0 or validation.targets.min() == validation.targets.max():
+            logger.warning("validation needs positive and negative segments: the new model stays in %s unpublished", candidate)
+            stats["publish"] = PublishDecision(False, None, None, "no validation segments of both classes").as_dict()
+            return
+        probabilities = self._probabilities(candidate, validation)
+        operating = select_threshold(validation.targets, probabilities, **_threshold_method(options["threshold_method"]))
+        calls = (probabilities >= operating["threshold"]).astype(int)
+        figures = {k: v["value"] for k, v in binary_metrics(validation.targets, calls).items()
+                   if k in ("accuracy", "sensitivity", "specificity", "f1")}
+        card_fields = {**self._card_fields(), "threshold": operating["threshold"],
+                       "threshold_method": options["threshold_method"], "threshold_description": operating["description"],
+                       "validation": {"auc": auc(validation.targets, probabilities).get("value"), **figures,
+                                      **validation.counts()},
+                       "input_size": list(COMPRESSION_INPUT_SIZE), "network": NETWORK_DESCRIPTION,
+                       "training": {"epochs": int(options["max_epochs"]), "best_epoch": stats["best_metric_epoch"],
+                                    "seed": int(options["seed"]), "batch_size": int(options["train_batch_size"]),
+                                    "learning_rate": float(options["learning_rate"]), **stats["train"],
+                                    "seconds": round(time.time() - started, 1), "device": self._device}}
+        self.last_decision = publish_if_better(candidate, self._served_path, self._card_path,
+                                               score=lambda path: self._score(path, validation), card_fields=card_fields)
+        stats["publish"] = self.last_decision.as_dict()
+        stats["threshold"] = operating
