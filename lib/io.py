@@ -27,7 +27,6 @@ logger = logging.getLogger(__name__)
 DEFAULT_MAX_PIXELS = 50_000_000
 
 
-
 def sniff_format(path: Path) -> str:
     """Name the file format from its first bytes (and suffix for NIfTI): dicom, png, jpeg, tiff, bmp, nifti, nrrd."""
     with open(path, "rb") as f:
@@ -64,13 +63,15 @@ def _gz_is_nifti(path: Path) -> bool:
 
 
 def read_radiograph(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Radiograph:
-    """Read any supported file into the app's convention.
+    """Read any supported file, or a folder holding exactly one DICOM image, into the app's convention.
 
     Raises ``BadInputError`` (missing file, not an image), ``UnsupportedImageError`` (no pixel data,
     3D or multi-frame, undecodable) or ``ImageTooLargeError`` (more than ``max_pixels`` pixels, checked
     from the header before the pixels are decoded).
     """
     path = Path(path)
+    if path.is_dir():
+        path = single_dicom_in(path)
     if not path.is_file():
         raise BadInputError(f"{path}: no such file")
     if path.stat().st_size == 0:
@@ -87,6 +88,20 @@ def read_radiograph(path: str | Path, max_pixels: int = DEFAULT_MAX_PIXELS) -> R
             f"{path.name}: not a radiograph file this app reads; expected DICOM, PNG, JPEG, TIFF, BMP, NIfTI or NRRD"
         )
     return _finish(image, path, fmt)
+
+
+def single_dicom_in(folder: Path) -> Path:
+    """The one DICOM file in ``folder`` (how a DICOMweb datastore hands over a downloaded series).
+
+    A radiograph series holds one image; zero or several DICOM files raise ``BadInputError`` naming the count.
+    """
+    files = sorted(p for p in folder.iterdir() if p.is_file() and sniff_format(p) == "dicom")
+    if len(files) != 1:
+        raise BadInputError(
+            f"{folder}: a radiograph folder must hold exactly one DICOM image; found {len(files)}"
+            + (" (a multi-image series is not a single radiograph)" if files else "")
+        )
+    return files[0]
 
 
 def _finish(image: Radiograph, path: Path, fmt: str) -> Radiograph:
