@@ -149,7 +149,7 @@ class PipelineInfer(BasicInferTask):
     def writer(self, data, extension=None, dtype=None):
         """Label map and heatmap as ``W x H x 1`` NRRD with the radiograph's spacing; the heatmap path in the JSON."""
         label_path = _temp_path("pipeline-")
-        heatmap_path = data.get("heatmap_path") or (_temp_path("pipeline-heatmap-") if data["heatmap"] is not None else None)
+        heatmap_path = None if data["heatmap"] is None else _temp_path("pipeline-heatmap-")
         write_outputs(data, label_path, heatmap_path)
         return label_path, data["result"]
 

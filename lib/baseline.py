@@ -67,7 +67,8 @@ def features_from_pipeline(result: Mapping) -> dict:
 
 def feature_matrix(rows: Sequence[Mapping]) -> np.ndarray:
     """float64 ``[N, len(FEATURES)]`` from feature dicts, NaN where a value is missing."""
-    return np.array([[float(r.get(f, np.nan)) for f in FEATURES] for r in rows], dtype=np.float64).reshape(-1, len(FEATURES))
+    values = [[float(r.get(f, np.nan)) for f in FEATURES] for r in rows]
+    return np.array(values, dtype=np.float64).reshape(-1, len(FEATURES))
 
 
 def rule_score(features: Mapping) -> Optional[float]:

@@ -58,7 +58,8 @@ def render_overlay(pixels: np.ndarray, label: np.ndarray, heatmap: Optional[np.n
     """
     pixels, label = np.asarray(pixels, dtype=np.float32), np.asarray(label)
     if pixels.ndim != 2 or label.shape != pixels.shape:
-        raise BadInputError(f"overlay needs 2D pixels and a label of the same shape; got {pixels.shape} and {label.shape}")
+        raise BadInputError(
+            f"overlay needs 2D pixels and a label of the same shape; got {pixels.shape} and {label.shape}")
     scale = min(1.0, max_side_px / max(pixels.shape))
     if scale < 1.0:
         # Nearest for labels, linear for intensities; zoom is cheaper than drawing at full size and shrinking.
@@ -85,7 +86,8 @@ def _draw_texts(picture: Image.Image, texts: Sequence[tuple], title: str, scale:
     font = _font(size_px)
     for text, (x, y), positive in texts:
         colour = (255, 60, 60) if positive else (255, 255, 255)
-        draw.text((x * scale, y * scale), text, fill=colour, font=font, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0))
+        draw.text((x * scale, y * scale), text, fill=colour, font=font, anchor="mm", stroke_width=2,
+                  stroke_fill=(0, 0, 0))
     if title:
         draw.text((size_px // 2, size_px // 2), title, fill=(255, 255, 255), font=font, stroke_width=2,
                   stroke_fill=(0, 0, 0))

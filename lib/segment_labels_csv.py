@@ -94,7 +94,8 @@ def parse_segment_labels(path, image_ids: Sequence[str], patients: Mapping[str, 
             for image_id in targets:
                 updates.setdefault(image_id, {})[pair[1]] = values
     if problems:
-        shown = problems[:MAX_LISTED] + ([f"... and {len(problems) - MAX_LISTED} more"] if len(problems) > MAX_LISTED else [])
+        more = len(problems) - MAX_LISTED
+        shown = problems[:MAX_LISTED] + ([f"... and {more} more"] if more > 0 else [])
         raise BadInputError(f"{name}: {len(problems)} problem(s), nothing imported:\n  " + "\n  ".join(shown))
     return {"updates": updates, "rows": len(rows), "id_column": id_column}
 
