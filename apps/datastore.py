@@ -21,7 +21,7 @@ from apps.http_errors import http_error
 from lib.atomic import write_text_atomic
 from lib.errors import AppError, BadInputError
 from lib.io import read_radiograph
-from lib.label_io import check_label_matches, read_label_map, remap_by_name, write_label_map
+from lib.label_io import check_label_matches, drop_findings, read_label_map, remap_by_name, write_label_map
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +121,9 @@ def canonical_label(path: str, label_info, image_shape, image_id: str):
     """The label file as canonical ids: remapped by the client's segment names when it sends them."""
     label = read_label_map(path)
     if label_info:
-        names = label_names_by_value(label_info)
+        label, names, dropped = drop_findings(label, label_names_by_value(label_info))
+        if dropped:
+            logger.info("label for %s: finding overlays %s ignored (not anatomy)", image_id, dropped)
         label = remap_by_name(label, names)
     return check_label_matches(label, image_shape, name=f"label for {image_id}")
 

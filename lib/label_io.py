@@ -106,6 +106,25 @@ def read_label_map(path: str | Path) -> np.ndarray:
     return np.ascontiguousarray(values.reshape(values.shape[:2]).T).astype(np.int32)
 
 
+def is_finding_name(name: str) -> bool:
+    """Names like ``"C5/6 compression"``: the pipeline's finding overlays, not anatomy to train on."""
+    parts = str(name).strip().split(" ", 1)
+    return len(parts) == 2 and parts[0] in SEGMENTS and parts[1].lower() == "compression"
+
+
+def drop_findings(label: np.ndarray, names_by_value: Mapping[int, str]) -> tuple[np.ndarray, dict[int, str], list[str]]:
+    """Zero the pixels of finding overlays (a pipeline result saved back as a label) and drop their names.
+
+    Returns the label, the remaining names and the names dropped, so the caller can record what was ignored.
+    """
+    dropped = {int(v): str(n) for v, n in names_by_value.items() if is_finding_name(n)}
+    if not dropped:
+        return label, dict(names_by_value), []
+    cleaned = np.where(np.isin(label, list(dropped)), 0, label)
+    kept = {int(v): n for v, n in names_by_value.items() if int(v) not in dropped}
+    return cleaned, kept, sorted(dropped.values())
+
+
 def remap_by_name(label: np.ndarray, names_by_value: Mapping[int, str]) -> np.ndarray:
     """Turn a label map in a client's own segment order into canonical ids (``LEVEL_LABELS``).
 

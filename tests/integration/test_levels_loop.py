@@ -88,6 +88,14 @@ def _post_when_free(url: str, timeout_s: float = 120) -> dict:
         time.sleep(1)
 
 
+def test_phantom_datastore_counts_its_images_and_labels(loop):
+    with urllib.request.urlopen(f"{loop['server'].url}/datastore/?output=stats", timeout=30) as response:
+        stats = json.loads(response.read())
+    assert stats["total"] == 10 and stats["completed"] == 10 - len(UNLABELLED)
+    info = loop["client"].datastore()["objects"]["phantom_3_0000"]["image"]["info"]
+    assert set(info["segments"]) == {"C2/3", "C3/4", "C4/5", "C5/6", "C6/7"} and info["split"] == "train"
+
+
 def test_uncertainty_scoring_and_next_sample(loop):
     scores = _post_when_free(f"{loop['server'].url}/scoring/levels_uncertainty?run_sync=true")
     assert set(scores["scores"]) == set(UNLABELLED)

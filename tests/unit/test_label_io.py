@@ -63,3 +63,14 @@ def test_segment_bodies():
     assert segment_bodies("C5/6") == ("C5", "C6")
     with pytest.raises(BadInputError, match="unknown segment 'C7/T1'"):
         segment_bodies("C7/T1")
+
+
+def test_pipeline_finding_overlays_are_dropped_not_refused(label):
+    from lib.label_io import drop_findings
+
+    with_finding = label.copy()
+    with_finding[20:22, 3:9] = 9  # "C3/4 compression" painted by the pipeline
+    names = {1: "C2", 2: "C3", 7: "spinal_canal", 9: "C3/4 compression"}
+    cleaned, kept, dropped = drop_findings(with_finding, names)
+    assert dropped == ["C3/4 compression"] and 9 not in kept
+    np.testing.assert_array_equal(remap_by_name(cleaned, kept), label)
