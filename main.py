@@ -56,7 +56,10 @@ class CervicalCordApp(MONAILabelApp):
 
     def init_datastore(self):
         if self.studies.startswith(("http://", "https://")):
-            return super().init_datastore()
+            from apps.dicomweb import make_datastore
+
+            self.studies = self.studies.rstrip("/")
+            return make_datastore(self.studies, max_image_pixels=self.settings.max_image_pixels)
         return RadiographDatastore(
             self.studies,
             max_image_pixels=self.settings.max_image_pixels,

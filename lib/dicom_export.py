@@ -146,3 +146,37 @@ def read_seg(seg: Dataset) -> tuple[np.ndarray, dict[int, str]]:
 
 def _segment_number(frame_group: Dataset) -> int:
     return int(frame_group.SegmentIdentificationSequence[0].ReferencedSegmentNumber)
+
+
+def finding_names(result: Mapping, values: set) -> dict[int, str]:
+    """Segment names for a pipeline label map: levels by name, positive segments with their probability."""
+    from lib.pipeline_result import PIPELINE_LABELS, POSITIVE_SEGMENT_LABELS
+
+    names = {value: name for name, value in PIPELINE_LABELS.items() if value in values}
+    for name, value in POSITIVE_SEGMENT_LABELS.items():
+        segment = name.replace(" compression", "")
+        probability = (result.get("segments", {}).get(segment) or {}).get("probability")
+        if value in values and probability is not None:
+            names[value] = f"{segment} compression p={probability:.2f}"
+    return names
+
+
+def findings_datasets(source: Dataset, label_hw: np.ndarray, result: Mapping, pixels: np.ndarray,
+                      heatmap: Optional[np.ndarray], spacing_mm) -> list[Dataset]:
+    """The pipeline's findings for the PACS: a SEG of the level map (when anything was found) whose positive
+    segments are named with their probability, and the overlay picture (radiograph, outlines, Grad-CAM) as SC.
+
+    label_hw: uint8 pipeline label map; pixels: float [rows, cols] in [0, 1]; heatmap: float in [0, 1] or None.
+    """
+    from lib.overlay import render_overlay
+
+    out = []
+    values = set(int(v) for v in np.unique(label_hw)) - {0}
+    if values:
+        out.append(label_seg(source, label_hw, finding_names(result, values), "Cervical cord findings",
+                             spacing_mm=spacing_mm, series_number=310))
+    title = str(result.get("result", ""))
+    picture = render_overlay(pixels, label_hw, heatmap, title=title, max_side_px=1200)
+    out.append(overlay_secondary_capture(source, np.asarray(picture.convert("RGB")), "Cervical cord overlay",
+                                         series_number=311))
+    return out
