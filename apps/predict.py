@@ -124,14 +124,14 @@ def predict_split(pipeline, settings: Settings, studies, split: str, csv_path, r
         for segment in SEGMENTS:
             p = result["segments"][segment]["probability"]
             predictions.append([patient, segment, "" if p is None else f"{p:.6f}", split])
-        reference += _reference_rows(patient, info, settings.kang_threshold)
-    _write_csv(csv_path, ["patient_id", "segment", "probability", "split"], predictions)
+        reference += reference_rows(patient, info, settings.kang_threshold)
+    write_csv(csv_path, ["patient_id", "segment", "probability", "split"], predictions)
     if reference_path:
-        _write_csv(reference_path, ["patient_id", "segment", "compression", "kang"], reference)
+        write_csv(reference_path, ["patient_id", "segment", "compression", "kang"], reference)
     return {"images": len(ids), "failed": failed, "rows": len(predictions), "reference_rows": len(reference)}
 
 
-def _reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
+def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
     targets = segment_targets(info, kang_threshold)
     graded = info.get("segments") or {}
     rows = []
@@ -143,7 +143,7 @@ def _reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
     return rows
 
 
-def _write_csv(path, header: list, rows: list) -> None:
+def write_csv(path, header: list, rows: list) -> None:
     lines = [",".join(header)] + [",".join(_csv_cell(v) for v in row) for row in rows]
     write_text_atomic("\n".join(lines) + "\n", path)
 
