@@ -264,6 +264,10 @@ def build_parser() -> argparse.ArgumentParser:
     import_labels.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="e.g. kang_threshold 2")
     import_labels.set_defaults(func=cmd_import_labels)
 
+    from apps.ohif_demo import add_commands as add_ohif_commands
+
+    add_ohif_commands(sub)  # orthanc start|stop|upload, demo-ohif
+
     settings = sub.add_parser("settings", help="list the --conf settings with defaults")
     settings.set_defaults(func=cmd_settings)
     return parser
