@@ -38,20 +38,26 @@ class FinalLabelLevels:
         return None, {"pred": label, "levels_report": clean_levels(label), "radiograph": {"warnings": []}}
 
 
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Small convolutions: extra threads only contend with other work."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory):
+def trained(tmp_path_factory, one_thread):
     if not (SMOKE / "datastore_v2.json").exists():
         pytest.fail(f"the smoke datastore is missing at {SMOKE}; make it with 'python main.py phantom'")
     root = tmp_path_factory.mktemp("compression")
     shutil.copytree(SMOKE, root / "studies")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
     datastore = RadiographDatastore(str(root / "studies"), max_image_pixels=50_000_000, auto_reload=False)
     settings = parse_settings({"model_dir": str(root / "model"), "device": "cpu"})
     model = CompressionModel(settings, APP_DIR, levels_task=FinalLabelLevels(datastore))
     trainer = model.train_tasks()["compression"]
     stats = trainer(dict(REQUEST), datastore)
-    torch.set_num_threads(threads)
     return model, trainer, datastore, stats
 
 
