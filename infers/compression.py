@@ -41,7 +41,8 @@ class RunLevelsd:
     def __call__(self, data: dict) -> dict:
         out = dict(data)
         image = read_radiograph(out["image"], max_pixels=self.max_pixels)
-        _, levels = self.levels_task({"image": out["image"], "device": str(out.get("device", "cpu")), "skip_writer": True})
+        request = {"image": out["image"], "device": str(out.get("device", "cpu")), "skip_writer": True}
+        _, levels = self.levels_task(request)
         out.update(pixels=image.pixels, pred=np.asarray(levels["pred"], dtype=np.uint8), spacing_mm=image.spacing_mm,
                    levels_report=levels["levels_report"], radiograph=levels["radiograph"])
         return out
@@ -123,8 +124,10 @@ class CompressionInfer(BasicInferTask):
             p = data["probabilities"][segment]
             segments[segment] = {"probability": round(p, 6), "evaluable": True,
                                  "decision": "compressed" if p >= threshold else "not compressed",
-                                 "gradcam_peak_px": [round(v, 1) for v in heatmap_peak(data["heatmaps"][segment], entry[1])]}
-        warnings = list(report.warnings) + [w for w in data["radiograph"].get("warnings", []) if w not in report.warnings]
+                                 "gradcam_peak_px": [round(v, 1) for v in
+                                                     heatmap_peak(data["heatmaps"][segment], entry[1])]}
+        warnings = list(report.warnings)
+        warnings += [w for w in data["radiograph"].get("warnings", []) if w not in warnings]
         if not report.is_cervical_spine:
             warnings.append(f"no lateral cervical spine found ({report.reason}): no segment evaluated")
         present = set(report.found if report.is_cervical_spine else [])

@@ -51,7 +51,8 @@ class CompressionNet(nn.Module):
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             stages += [_down(c_in, c_out), ResidualBlock(c_out)]
         self.features = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1], 1))
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
+                                  nn.Linear(channels[-1], 1))
 
     @property
     def cam_layer(self) -> nn.Module:

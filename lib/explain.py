@@ -29,7 +29,8 @@ POSITIVE_OUTPUT = 0  # the network's single logit is "compressed"
 def _target_layer(network: torch.nn.Module) -> torch.nn.Module:
     layer = getattr(network, "cam_layer", None)
     if not isinstance(layer, torch.nn.Module):
-        raise BadInputError(f"{type(network).__name__} has no cam_layer to explain; use lib.compression.compression_network")
+        raise BadInputError(f"{type(network).__name__} has no cam_layer to explain; "
+                            "use lib.compression.compression_network")
     return layer
 
 

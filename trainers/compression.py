@@ -63,7 +63,8 @@ def _threshold_method(text: str) -> dict:
         try:
             return {"method": "sensitivity", "target_sensitivity": float(str(text).split(":", 1)[1])}
         except ValueError:
-            raise BadInputError(f"threshold_method {text!r}: the target after 'sensitivity:' must be a number") from None
+            raise BadInputError(
+                f"threshold_method {text!r}: the target after 'sensitivity:' must be a number") from None
     if text != "youden":
         raise BadInputError(f"threshold_method {text!r} not allowed; use 'youden' or 'sensitivity:<0-1>'")
     return {"method": "youden"}
@@ -102,10 +103,12 @@ class CompressionTrainer(TrainTask):
         """Crop sets (train, validation) of the datastore's labelled images."""
         train, validation = partition(labelled_items(datastore), float(options["val_split"]))
         if not train:
-            raise BadInputError("no training images: none has both a final level label and 'segments' info in a train split")
+            raise BadInputError("no training images: none has both a final level label and 'segments' info "
+                                "in a train split")
         sets = []
         for items in (train, validation):
-            sets.append(build_crop_set(_cases(items, self._max_pixels), float(options["context"]), self._kang_threshold))
+            cases = _cases(items, self._max_pixels)
+            sets.append(build_crop_set(cases, float(options["context"]), self._kang_threshold))
         logger.info("compression data: train %s, validation %s", sets[0].counts(), sets[1].counts())
         return sets[0], sets[1]
 
@@ -120,7 +123,8 @@ class CompressionTrainer(TrainTask):
         optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
                                       weight_decay=float(options["weight_decay"]))
         steps = max(1, epochs * math.ceil(len(train) / batch))
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 0.5 * (1 + math.cos(math.pi * min(s, steps) / steps)))
+        cosine = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))  # noqa: E731
+        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
         self.model_dir.mkdir(parents=True, exist_ok=True)
@@ -131,13 +135,16 @@ class CompressionTrainer(TrainTask):
             loss = train_epoch(network, optimizer, scheduler, train.crops, train.targets, train.context, batch,
                                generator, pos_weight, self._device)
             val_auc = self._auc(network, validation)
-            history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": round(time.time() - t0, 1)})
-            logger.info("compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s", epoch, epochs, loss, val_auc, time.time() - t0)
+            seconds = round(time.time() - t0, 1)
+            history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": seconds})
+            logger.info("compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s",
+                        epoch, epochs, loss, val_auc, seconds)
             if best is None or (val_auc or 0.0) > (best["val_auc"] or 0.0):
                 best = history[-1]
                 torch.save({"model": network.state_dict()}, candidate)
         stats = {"history": history, "best_metric": best["val_auc"], "best_metric_epoch": best["epoch"],
-                 "total_time": round(time.time() - started, 1), "train": train.counts(), "validation": validation.counts()}
+                 "total_time": round(time.time() - started, 1), "train": train.counts(),
+                 "validation": validation.counts()}
         self._publish(options, candidate, validation, stats, started)
         write_json_atomic(stats, self.model_dir / "stats.json")
         return stats
@@ -145,7 +152,8 @@ class CompressionTrainer(TrainTask):
     def _auc(self, network, crops: CropSet) -> float | None:
         if len(crops) == 0 or crops.targets.min() == crops.targets.max():
             return None
-        return auc(crops.targets, predict_widened(network, crops.crops, crops.context, device=self._device)).get("value")
+        probabilities = predict_widened(network, crops.crops, crops.context, device=self._device)
+        return auc(crops.targets, probabilities).get("value")
 
     def _probabilities(self, weights_path, crops: CropSet) -> np.ndarray:
         network = self._network_factory().to(self._device)
@@ -160,16 +168,19 @@ class CompressionTrainer(TrainTask):
 
     def _publish(self, options: dict, candidate: Path, validation: CropSet, stats: dict, started: float) -> None:
         if len(validation) == 0 or validation.targets.min() == validation.targets.max():
-            logger.warning("validation needs positive and negative segments: the new model stays in %s unpublished", candidate)
+            logger.warning("validation needs positive and negative segments: the new model stays in %s "
+                           "unpublished", candidate)
             stats["publish"] = PublishDecision(False, None, None, "no validation segments of both classes").as_dict()
             return
         probabilities = self._probabilities(candidate, validation)
-        operating = select_threshold(validation.targets, probabilities, **_threshold_method(options["threshold_method"]))
+        method = _threshold_method(options["threshold_method"])
+        operating = select_threshold(validation.targets, probabilities, **method)
         calls = (probabilities >= operating["threshold"]).astype(int)
         figures = {k: v["value"] for k, v in binary_metrics(validation.targets, calls).items()
                    if k in ("accuracy", "sensitivity", "specificity", "f1")}
         card_fields = {**self._card_fields(), "threshold": operating["threshold"],
-                       "threshold_method": options["threshold_method"], "threshold_description": operating["description"],
+                       "threshold_method": options["threshold_method"],
+                       "threshold_description": operating["description"],
                        "validation": {"auc": auc(validation.targets, probabilities).get("value"), **figures,
                                       **validation.counts()},
                        "input_size": list(COMPRESSION_INPUT_SIZE), "network": NETWORK_DESCRIPTION,
@@ -178,6 +189,7 @@ class CompressionTrainer(TrainTask):
                                     "learning_rate": float(options["learning_rate"]), **stats["train"],
                                     "seconds": round(time.time() - started, 1), "device": self._device}}
         self.last_decision = publish_if_better(candidate, self._served_path, self._card_path,
-                                               score=lambda path: self._score(path, validation), card_fields=card_fields)
+                                               score=lambda path: self._score(path, validation),
+                                               card_fields=card_fields)
         stats["publish"] = self.last_decision.as_dict()
         stats["threshold"] = operating

@@ -98,7 +98,8 @@ def test_infer_reports_every_segment_with_the_card_threshold(trained):
     for segment in result["segments"].values():
         if segment["evaluable"]:
             assert 0.0 <= segment["probability"] <= 1.0
-            assert segment["decision"] == ("compressed" if segment["probability"] >= result["threshold"] else "not compressed")
+            called = segment["probability"] >= result["threshold"]
+            assert segment["decision"] == ("compressed" if called else "not compressed")
             assert len(segment["gradcam_peak_px"]) == 2
     assert "C2" in result["label_names"]
     assert model.load_network("cpu") is model.load_network("cpu")
