@@ -8,7 +8,6 @@ from __future__ import annotations
 from typing import Callable, Dict
 
 from apps.compression import CompressionModel
-from apps.compression import CompressionModel
 from apps.levels import LevelsModel
 from apps.pipeline import PipelineModel
 from apps.served_model import ServedModel
@@ -16,7 +15,6 @@ from lib.settings import Settings
 
 MODEL_REGISTRY: Dict[str, Callable[[Settings, str], ServedModel]] = {
     "levels": LevelsModel,
-    "compression": CompressionModel,
     "compression": CompressionModel,
     "pipeline": PipelineModel,  # after the models it joins
 }
