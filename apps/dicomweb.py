@@ -48,6 +48,9 @@ def make_datastore(studies: str, max_image_pixels: int) -> "RadiographDICOMwebDa
                              qido_url_prefix=ml_settings.MONAI_LABEL_QIDO_PREFIX,
                              wado_url_prefix=ml_settings.MONAI_LABEL_WADO_PREFIX,
                              stow_url_prefix=ml_settings.MONAI_LABEL_STOW_PREFIX)
+    # dicomweb-client retries a refused connection for about 30 s: a request would hang that long while Orthanc
+    # is down. Fail at once with a clear 503 instead; the client asks again.
+    client.set_http_retry_params(retry=False)
     cache = (ml_settings.MONAI_LABEL_DICOMWEB_CACHE_PATH or "").strip() or None
     return RadiographDICOMwebDatastore(client, cache, max_image_pixels)
 
@@ -65,6 +68,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         message = (f"the DICOMweb server {self._client.base_url} is not reachable ({type(exc).__name__}); "
                    "start it (python main.py orthanc start) and try again")
         logger.error(message)
+        self._listing = (-1e9, [])  # the server is gone: the next listing must ask it again
         return HTTPException(status_code=503, detail=message)
 
     def list_images(self) -> list[str]:
@@ -174,6 +178,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             message = (f"label for {image_id} kept in the local cache ({local}); storing it as DICOM SEG on "
                        f"{self._client.base_url} failed ({type(exc).__name__}): save again when the server is back")
             logger.error(message)
+            self._listing = (-1e9, [])
             raise HTTPException(status_code=503, detail=message) from None
         logger.info("label for %s stored as SEG series %s", image_id, seg.SeriesInstanceUID)
         return str(seg.SeriesInstanceUID)

@@ -100,3 +100,32 @@ def add_commands(sub) -> None:
     demo.add_argument("--folder", type=Path, default=ORTHANC_DIR, help="Orthanc storage and the server's DICOM cache")
     demo.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
     demo.set_defaults(func=cmd_demo_ohif)
+
+
+class DicomwebServer:
+    """MONAI Label on this app and a DICOMweb URL as its own process on a free loopback port (tests, screenshots)."""
+
+    def __init__(self, studies_url: str, folder: Path, conf: dict[str, str] | None = None):
+        from apps.server_process import free_port
+
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log_path = Path(folder) / f"monailabel-{self.port}.log"
+        self._log = open(self.log_path, "w")
+        env = dict(monailabel_env(Path(folder) / "cache"), MONAI_LABEL_SESSIONS="false")
+        self.process = subprocess.Popen(monailabel_command(studies_url, self.port, conf), cwd=APP_DIR,
+                                        stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+
+    def wait_ready(self, timeout_s: float = 180.0) -> dict:
+        from apps.server_process import LiveServer
+
+        return LiveServer.wait_ready(self, timeout_s)  # same polling of /info/, same attributes
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text()[-chars:]
+
+    def stop(self) -> None:
+        from apps.server_process import LiveServer
+
+        LiveServer.stop(self)
