@@ -187,7 +187,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub.required = True
 
     serve = sub.add_parser("serve", help="start the MONAI Label server on this app")
-    serve.add_argument("--studies", type=Path, help=f"datastore folder or DICOMweb URL (default: demo at {DEMO_DATASTORE})")
+    serve.add_argument("--studies", help=f"datastore folder or DICOMweb URL (default: demo at {DEMO_DATASTORE})")
     serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting; see 'settings'")
