@@ -80,6 +80,11 @@ class LevelsInfer(BasicInferTask):
         self.model_version = model_version
         self.max_pixels = max_pixels
 
+    def is_valid(self) -> bool:
+        # MONAI Label calls any task with a network object valid; without a weight file that would serve a
+        # randomly initialised UNet, so validity here means the weights exist.
+        return bool(self.path) and os.path.isfile(self.path[-1])
+
     def pre_transforms(self, data=None):
         return [LoadRadiographd(("image",), self.max_pixels), Letterboxd(("image",), LEVELS_INPUT_SIZE)]
 
