@@ -9,12 +9,15 @@ segment painted as its own label value (``lib.pipeline_result``), a Grad-CAM hea
 
 from __future__ import annotations
 
+import base64
+import io
 import logging
 import os
 import tempfile
 import time
 
 import numpy as np
+from PIL import Image
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
@@ -147,11 +150,16 @@ class PipelineInfer(BasicInferTask):
         return probabilities, peaks, float(self.compression.threshold()), None
 
     def writer(self, data, extension=None, dtype=None):
-        """Label map and heatmap as ``W x H x 1`` NRRD with the radiograph's spacing; the heatmap path in the JSON."""
+        """Label map as ``W x H x 1`` NRRD with the radiograph's spacing; the heatmap travels inside the JSON.
+
+        MONAI Label's infer answer carries one file, so a second heatmap file would stay on the server where no
+        client can fetch it; the JSON holds it as an 8-bit PNG (base64) on the radiograph's pixel grid instead.
+        """
         label_path = _temp_path("pipeline-")
-        heatmap_path = None if data["heatmap"] is None else _temp_path("pipeline-heatmap-")
-        write_outputs(data, label_path, heatmap_path)
-        return label_path, data["result"]
+        result = write_outputs(data, label_path)
+        if data["heatmap"] is not None:
+            result["heatmap"] = heatmap_png_base64(data["heatmap"])
+        return label_path, result
 
 
 def write_outputs(data: dict, label_path, heatmap_path=None) -> dict:
@@ -167,6 +175,14 @@ def write_outputs(data: dict, label_path, heatmap_path=None) -> dict:
     result["label_names"] = label_names_present(data["pred"])
     result["latencies_ms"] = dict(data.get("timings_ms", {}))
     return result
+
+
+def heatmap_png_base64(heatmap: np.ndarray) -> dict:
+    """Grad-CAM ``[rows, cols]`` in [0, 1] as a grey PNG (0-255), base64, with how to read it back."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(255.0 * np.clip(heatmap, 0.0, 1.0)).astype(np.uint8)).save(buffer, format="PNG", optimize=True)
+    return {"encoding": "png;base64", "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
+            "shape": list(heatmap.shape), "scale": "0-255 = Grad-CAM 0-1", "grid": "radiograph pixels (rows, cols)"}
 
 
 def _temp_path(prefix: str) -> str:
