@@ -33,6 +33,7 @@ from apps.http_errors import http_error
 from lib.dicom_export import findings_datasets, label_seg, read_seg
 from lib.errors import AppError
 from lib.io import read_radiograph, single_dicom_in
+from lib.heatmap_json import heatmap_from_json
 from lib.label_io import LEVEL_LABELS, read_label_map, remap_by_name, write_label_map
 
 logger = logging.getLogger(__name__)
@@ -189,8 +190,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         try:
             image = read_radiograph(folder, self._max_image_pixels)
             label = read_label_map(label_filename).astype(np.uint8)
-            heat_path = (result.get("heatmap") or {}).get("path")
-            heatmap = read_label_map(heat_path) / 255.0 if heat_path and os.path.exists(heat_path) else None
+            heatmap = heatmap_from_json(result.get("heatmap"))
             datasets = findings_datasets(_source(folder), label, result, image.pixels, heatmap, image.spacing_mm)
         except AppError as exc:
             raise http_error(exc) from None

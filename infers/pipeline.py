@@ -9,15 +9,12 @@ segment painted as its own label value (``lib.pipeline_result``), a Grad-CAM hea
 
 from __future__ import annotations
 
-import base64
-import io
 import logging
 import os
 import tempfile
 import time
 
 import numpy as np
-from PIL import Image
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
@@ -29,6 +26,7 @@ from lib.explain import gradcam_crops, heatmap_peak
 from lib.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
 from lib.io import read_radiograph
 from lib.label_io import write_label_map
+from lib.heatmap_json import heatmap_to_json
 from lib.landmarks import estimate_landmarks
 from lib.levels import segment_status
 from lib.measurements import all_measurements
@@ -158,7 +156,7 @@ class PipelineInfer(BasicInferTask):
         label_path = _temp_path("pipeline-")
         result = write_outputs(data, label_path)
         if data["heatmap"] is not None:
-            result["heatmap"] = heatmap_png_base64(data["heatmap"])
+            result["heatmap"] = heatmap_to_json(data["heatmap"])
         return label_path, result
 
 
@@ -175,14 +173,6 @@ def write_outputs(data: dict, label_path, heatmap_path=None) -> dict:
     result["label_names"] = label_names_present(data["pred"])
     result["latencies_ms"] = dict(data.get("timings_ms", {}))
     return result
-
-
-def heatmap_png_base64(heatmap: np.ndarray) -> dict:
-    """Grad-CAM ``[rows, cols]`` in [0, 1] as a grey PNG (0-255), base64, with how to read it back."""
-    buffer = io.BytesIO()
-    Image.fromarray(np.round(255.0 * np.clip(heatmap, 0.0, 1.0)).astype(np.uint8)).save(buffer, format="PNG", optimize=True)
-    return {"encoding": "png;base64", "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "shape": list(heatmap.shape), "scale": "0-255 = Grad-CAM 0-1", "grid": "radiograph pixels (rows, cols)"}
 
 
 def _temp_path(prefix: str) -> str:
