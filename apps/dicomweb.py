@@ -14,7 +14,6 @@ What 0.8.5 does and why it is changed here:
 from __future__ import annotations
 
 import logging
-import os
 import time
 from pathlib import Path
 
