@@ -6,7 +6,6 @@ pipeline infer task is called in process, so the command and the server give the
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import logging
 import time
