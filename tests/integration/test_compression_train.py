@@ -6,13 +6,13 @@ levels weights; the compression weights, card, threshold and result JSON are the
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import torch
 from fastapi import HTTPException
 
+from apps.cohort import make_cohort
 from apps.compression import CompressionModel
 from apps.datastore import RadiographDatastore
 from lib.label_io import SEGMENTS, read_label_map
@@ -22,7 +22,6 @@ from lib.settings import parse_settings
 from trainers.compression import CompressionTrainer
 
 APP_DIR = str(Path(__file__).resolve().parents[2])
-SMOKE = Path(APP_DIR) / "data" / "smoke"
 REQUEST = {"max_epochs": 2, "train_batch_size": 16, "seed": 0}
 
 
@@ -49,10 +48,8 @@ def one_thread():
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory, one_thread):
-    if not (SMOKE / "datastore_v2.json").exists():
-        pytest.fail(f"the smoke datastore is missing at {SMOKE}; make it with 'python main.py phantom'")
     root = tmp_path_factory.mktemp("compression")
-    shutil.copytree(SMOKE, root / "studies")
+    make_cohort(root / "studies", patients=24, seed=0, preset="demo", workers=1)
     datastore = RadiographDatastore(str(root / "studies"), max_image_pixels=50_000_000, auto_reload=False)
     settings = parse_settings({"model_dir": str(root / "model"), "device": "cpu"})
     model = CompressionModel(settings, APP_DIR, levels_task=FinalLabelLevels(datastore))
