@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 
 import torch
 
 from apps.levels import LevelsModel, device_name, model_folder
-from apps.served_model import ServedModel
+from apps.served_model import ServedModel, training_provenance
 from infers.compression import CompressionInfer
 from lib.compression import NETWORK_DESCRIPTION, compression_network
 from lib.compression_data import COMPRESSION_INPUT_SIZE
@@ -72,5 +71,5 @@ class CompressionModel(ServedModel):
             "network": NETWORK_DESCRIPTION,
             "kang_threshold": self.settings.kang_threshold,
             "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
-            "command": os.environ.get("APP_TRAIN_COMMAND", f"POST /train/{NAME}"),
+            **training_provenance(NAME),
         }

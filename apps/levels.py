@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 from datetime import datetime, timezone
 from pathlib import Path
 
 import torch
 
 from apps.levels_scoring import LevelsDiceScoring, LevelsUncertaintyScoring
-from apps.served_model import ServedModel
+from apps.served_model import ServedModel, training_provenance
 from infers.levels import LevelsInfer
 from lib.label_io import LEVEL_LABELS
 from lib.model_card import INTENSITY_CONVENTION, model_version
@@ -87,6 +86,6 @@ class LevelsModel(ServedModel):
             "intensity": INTENSITY_CONVENTION,
             "network": f"monai UNet 2D, channels {list(LEVELS_CHANNELS)}, strides 2, 1 residual unit, dropout 0.1",
             "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
-            "command": os.environ.get("APP_TRAIN_COMMAND", "POST /train/levels"),
+            **training_provenance(NAME),
         }
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shlex
 import sys
+from pathlib import Path
 
 from apps.datastore import RadiographDatastore
 from apps.registry import MODEL_REGISTRY
@@ -25,9 +27,23 @@ def train_model(model: str, studies: str, conf: dict, request: dict) -> dict:
     settings = parse_settings(conf)
     # Recorded in the model card: the exact command that produced the weights.
     os.environ["APP_TRAIN_COMMAND"] = "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
+    os.environ["APP_TRAIN_DATA"] = describe_datastore(studies)
     served = MODEL_REGISTRY[model](settings, APP_DIR)
     task = served.train_tasks()[model]
     datastore = RadiographDatastore(studies, max_image_pixels=settings.max_image_pixels, auto_reload=False)
     full_request = {"model": model, "name": "cli", **request}
     logger.info("training %s on %s: %s", model, studies, full_request)
     return task(full_request, datastore)
+
+
+def describe_datastore(studies: str) -> str:
+    """One line for the model card: the folder, its size and, for a phantom cohort, its ceiling file."""
+    folder = Path(studies)
+    images = len(list(folder.glob("labels/final/*")))
+    text = f"{folder.name}: {images} images with final labels"
+    ceiling = folder / "ceiling.json"
+    if ceiling.is_file():
+        auc = json.loads(ceiling.read_text()).get("auc", {})
+        text += (" (phantom cohort made by 'python main.py phantom'; oracle ceiling AUC "
+                 + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items())) + ")")
+    return text
