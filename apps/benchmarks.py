@@ -38,4 +38,11 @@ def bench_levels(args) -> dict:
     return run_levels_benchmark(args)
 
 
-BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels}
+def bench_pipeline(args) -> dict:
+    """The whole pipeline: seconds per radiograph and measurement error against the phantom's truth."""
+    from apps.pipeline_benchmark import run_pipeline_benchmark
+
+    return run_pipeline_benchmark(args)
+
+
+BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels, "pipeline": bench_pipeline}

@@ -239,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     study.set_defaults(func=cmd_study)
 
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
-    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels"), help="what to measure")
+    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")

@@ -1,0 +1,78 @@
+"""``python main.py benchmark pipeline``: time per radiograph and measurement error of the whole pipeline.
+
+Time: one ``pipeline.run`` per image (read DICOM, levels, landmarks, measurements, crops, compression, Grad-CAM,
+heatmap) after a warm-up, in this process with 2 torch threads; file writing and HTTP excluded.
+Measurement error: canal diameter and Torg-Pavlov ratio from the pipeline's own landmarks against the phantom's
+true values (detector-plane mm, as the phantom stores them) on the internal test split.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from pathlib import Path
+
+import numpy as np
+
+from apps.datastore import RadiographDatastore
+from apps.predict import build_pipeline
+
+APP_DIR = Path(__file__).resolve().parent.parent
+
+
+def _true_levels(info: dict) -> dict:
+    return ((info.get("phantom") or {}).get("measurements") or {}).get("levels") or {}
+
+
+def _measured_levels(result: dict) -> dict:
+    """``{level: row}`` from the pipeline JSON (each segment repeats its two levels' rows)."""
+    rows = {}
+    for entry in result.get("segments", {}).values():
+        rows.update(((entry.get("measurements") or {}).get("levels")) or {})
+    return rows
+
+
+def _errors(measured: dict, truth: dict, key: str) -> list[float]:
+    out = []
+    for level, row in measured.items():
+        value, true = (row or {}).get(key), (truth.get(level) or {}).get(key)
+        if value is not None and true is not None:
+            out.append(abs(float(value) - float(true)))
+    return out
+
+
+def run_pipeline_benchmark(args) -> dict:
+    import torch
+
+    torch.set_num_threads(2)
+    studies = Path(args.studies or APP_DIR / "data" / "protocol")
+    conf = {"model_dir": str(args.model_dir)} if getattr(args, "model_dir", None) else {}
+    pipeline, settings = build_pipeline(conf, APP_DIR)
+    store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True)
+    ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == "test_internal"]
+    ids = ids[: getattr(args, "limit", None) or len(ids)]
+    pipeline.run({"image": store.get_image_uri(ids[0])})  # loads both networks
+    seconds, stages, canal, ratio, found = [], [], [], [], 0
+    for image_id in ids:
+        started = time.perf_counter()
+        data = pipeline.run({"image": store.get_image_uri(image_id)})
+        seconds.append(time.perf_counter() - started)
+        stages.append(data["timings_ms"])
+        result = data["result"]
+        found += int(bool(result.get("cervical_spine_found")))
+        truth = _true_levels(store.get_image_info(image_id))
+        canal += _errors(_measured_levels(result), truth, "canal_diameter_mm")
+        ratio += _errors(_measured_levels(result), truth, "torg_pavlov_ratio")
+    return {
+        "studies": str(studies),
+        "images": len(ids),
+        "cervical_spine_found": found,
+        "seconds_per_image": {"median": round(statistics.median(seconds), 3),
+                              "p90": round(float(np.percentile(seconds, 90)), 3), "max": round(max(seconds), 3)},
+        "stage_ms_median": {k: round(statistics.median(s[k] for s in stages if k in s), 1)
+                            for k in ("levels", "measurements", "compression", "total") if any(k in s for s in stages)},
+        "canal_diameter_mae_mm": round(float(np.mean(canal)), 3) if canal else None,
+        "canal_diameter_levels_compared": len(canal),
+        "torg_pavlov_ratio_mae": round(float(np.mean(ratio)), 4) if ratio else None,
+        "threads": 2,
+    }
