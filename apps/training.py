@@ -43,7 +43,8 @@ def describe_datastore(studies: str) -> str:
     text = f"{folder.name}: {images} images with final labels"
     ceiling = folder / "ceiling.json"
     if ceiling.is_file():
-        auc = json.loads(ceiling.read_text()).get("auc", {})
-        text += (" (phantom cohort made by 'python main.py phantom'; oracle ceiling AUC "
+        facts = json.loads(ceiling.read_text())
+        auc = facts.get("auc", {})
+        text += (f" (phantom cohort, seed {facts.get('seed', '?')}, from 'python main.py phantom'; oracle ceiling AUC "
                  + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items())) + ")")
     return text
