@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
-from scipy import ndimage
 
 from lib.errors import BadInputError
 from lib.label_io import LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
+from lib.level_blobs import Component, components, merge_fragments  # noqa: F401  (Component re-exported)
 
 logger = logging.getLogger(__name__)
 
 CANAL_ID = LEVEL_LABELS["spinal_canal"]
 MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fifth of the smallest is a speck
 MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
-EXTRA_BODY_MIN_RATIO = 0.4  # a second blob of one class is a separate body only if this big vs the median body
+EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
 MIN_LEVELS = 3
 # clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
 # large necks widen this. C2 (with the dens) is left out of the height check.
@@ -62,63 +62,6 @@ class LevelReport:
         """JSON-ready summary (everything but the label map)."""
         keys = ("found", "missing", "area_px", "area_mm2", "centroid_px", "warnings", "is_cervical_spine", "reason")
         return {k: getattr(self, k) for k in keys}
-
-
-@dataclass
-class Component:
-    """One connected blob of a class: bounding box, boolean mask inside it, area, support score, centroid [x, y]."""
-
-    label: int
-    box: tuple
-    mask: np.ndarray
-    area_px: int
-    score: float
-    centroid: np.ndarray
-
-    def points(self) -> np.ndarray:
-        """Pixel centres [N, 2] (x, y) float64 of the blob."""
-        ys, xs = np.nonzero(self.mask)
-        return np.stack([xs + self.box[1].start, ys + self.box[0].start], axis=1).astype(np.float64)
-
-    def extent_px(self, axis: np.ndarray) -> tuple:
-        """(depth, height) in px: 1st-99th percentile spread across and along the unit ``axis``."""
-        pts = self.points() - self.centroid
-        along = pts @ axis
-        across = pts @ np.array([-axis[1], axis[0]])
-        p_across, p_along = np.percentile(across, [1, 99]), np.percentile(along, [1, 99])
-        return float(p_across[1] - p_across[0]), float(p_along[1] - p_along[0])
-
-
-def components(label: np.ndarray, probabilities: Optional[np.ndarray], ids: Iterable[int],
-               min_area_px: float = 0.0) -> dict:
-    """``{id: [Component, ...]}`` best first (probability mass when given, else area), blobs under
-    ``min_area_px`` left out; works on bounding boxes so that no step scans the whole image per blob."""
-    ids = list(ids)
-    boxes = ndimage.find_objects(label, max_label=max(ids))
-    out = {}
-    for idx in ids:
-        box = boxes[idx - 1]
-        if box is None:
-            continue
-        blobs, n = ndimage.label(label[box] == idx)
-        index = np.arange(1, n + 1)
-        areas = np.bincount(blobs.ravel(), minlength=n + 1)[1:]
-        scores = areas.astype(float) if probabilities is None else \
-            np.asarray(ndimage.sum_labels(probabilities[idx][box], blobs, index), dtype=float)
-        subs = ndimage.find_objects(blobs)
-        found = []
-        for k in np.argsort(-scores):
-            if areas[k] < max(min_area_px, 1):
-                continue
-            sub = subs[k]
-            full = (slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
-                    slice(box[1].start + sub[1].start, box[1].start + sub[1].stop))
-            mask = blobs[sub] == k + 1
-            ys, xs = np.nonzero(mask)
-            centre = np.array([xs.mean() + full[1].start, ys.mean() + full[0].start])
-            found.append(Component(idx, full, mask, int(areas[k]), float(scores[k]), centre))
-        out[idx] = found
-    return out
 
 
 def principal_axis(points: np.ndarray) -> np.ndarray:
@@ -170,14 +113,16 @@ def _check_inputs(label_map, probabilities, spacing_mm) -> np.ndarray:
 
 
 def _candidate_bodies(comps: dict, min_area_px: float) -> list:
-    """Largest (best supported) blob of each class, plus other blobs big enough to be a body of their own."""
-    mains = {c: lst[0] for c, lst in comps.items() if lst and lst[0].area_px >= min_area_px}
-    if not mains:
-        return []
-    median_area = float(np.median([b.area_px for b in mains.values()]))
-    extras = [b for c, lst in comps.items() if c in mains for b in lst[1:]
-              if b.area_px >= max(min_area_px, EXTRA_BODY_MIN_RATIO * median_area)]
-    return list(mains.values()) + extras
+    """Every blob of every vertebra id above speck size: pieces of a split body must reach ``merge_fragments``."""
+    return [b for lst in comps.values() for b in lst if b.area_px >= min_area_px]
+
+
+def _drop_small(bodies: list) -> list:
+    """After joining fragments, blobs far smaller than the typical body are debris, not bodies."""
+    if not bodies:
+        return bodies
+    median_area = float(np.median([b.area_px for b in bodies]))
+    return [b for b in bodies if b.area_px >= EXTRA_BODY_MIN_RATIO * median_area]
 
 
 def _best_subsequence(labels: Sequence[int], scores: Sequence[float]) -> list:
@@ -198,9 +143,11 @@ def _best_subsequence(labels: Sequence[int], scores: Sequence[float]) -> list:
 def _assign_levels(bodies: list, warnings: list) -> list:
     """Final (body, label id) pairs along the spine; fixes swapped or duplicated identities where it can."""
     labels = [b.label for b in bodies]
-    if all(a < b for a, b in zip(labels, labels[1:])):
-        return list(zip(bodies, labels))
     n_levels = len(VERTEBRAE)
+    if all(b - a == 1 for a, b in zip(labels, labels[1:])):
+        return list(zip(bodies, labels))
+    # Bodies one pitch apart are consecutive levels, whatever ids the network gave them: count from the run
+    # that agrees best with the network (C2, with its dens, is the level it rarely gets wrong).
     if len(bodies) <= n_levels and contiguous([b.centroid for b in bodies]):
         scores = [b.score for b in bodies]
         options = range(1, n_levels - len(bodies) + 2)
@@ -209,6 +156,8 @@ def _assign_levels(bodies: list, warnings: list) -> list:
         names = [f"{VERTEBRAE[a - 1]}->{VERTEBRAE[b - 1]}" for a, b in zip(labels, new) if a != b]
         warnings.append(f"levels re-ordered: {', '.join(names)}")
         return list(zip(bodies, new))
+    if all(a < b for a, b in zip(labels, labels[1:])):
+        return list(zip(bodies, labels))  # a gap in position as well: a level was missed, the ids stand
     keep = _best_subsequence(labels, [b.score for b in bodies])
     dropped = [VERTEBRAE[labels[i] - 1] for i in range(len(bodies)) if i not in keep]
     warnings.append(f"out-of-order blobs removed (labelled {', '.join(dropped)})")
@@ -289,7 +238,7 @@ def clean_levels(label_map: np.ndarray, probabilities: Optional[np.ndarray] = No
     comps = components(label, probabilities, range(1, CANAL_ID + 1), min_area_px)
     report = LevelReport(label_map=np.zeros_like(label))
     bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
-    bodies = order_along_axis(bodies)
+    bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
     assigned = _assign_levels(bodies, report.warnings) if bodies else []
     for body, level_id in assigned:
         report.label_map[body.box][body.mask] = level_id

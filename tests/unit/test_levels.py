@@ -159,3 +159,40 @@ def test_multilabel_dice_per_label_and_mean():
     assert multilabel_dice(np.zeros((2, 2)), np.zeros((2, 2)))["mean"] is None
     with pytest.raises(BadInputError, match="shape"):
         multilabel_dice(a, b[:5])
+
+
+def test_a_body_split_between_two_ids_is_one_body(six_levels):
+    # The network painted the lower third of C5 as C6: still one body, labelled C5, and the spine stays plausible.
+    mask, spacing = six_levels
+    broken = mask.copy()
+    rows = np.nonzero((mask == 4).any(axis=1))[0]
+    lower = rows[len(rows) * 2 // 3]
+    broken[lower:][mask[lower:] == 4] = 5
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert report.is_cervical_spine, report.reason
+    bodies = (mask >= 1) & (mask <= 6)
+    np.testing.assert_array_equal(report.label_map[bodies], mask[bodies])
+
+
+def test_consecutive_bodies_with_a_skipped_id_are_counted_from_c2(six_levels):
+    # C6 labelled C7 and C7 hidden: the five bodies are one pitch apart, so the fifth is C6, not C7.
+    mask, spacing = six_levels
+    broken = np.where(mask == 6, 0, mask)
+    broken[mask == 5] = 6
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert report.found == ["C2", "C3", "C4", "C5", "C6"] and report.missing == ["C7"]
+    np.testing.assert_array_equal(report.label_map == 5, mask == 5)
+
+
+def test_dens_cut_off_from_c2_is_joined_to_it(six_levels):
+    # The network left a background line through C2 (dens above, body below) and called C2's body C3 at its
+    # lower edge: one C2, and the levels below keep their ids.
+    mask, spacing = six_levels
+    broken = mask.copy()
+    rows = np.nonzero((mask == 1).any(axis=1))[0]
+    cut = rows[len(rows) // 3]
+    broken[cut:cut + 3][mask[cut:cut + 3] == 1] = 0
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"], report.warnings
+    assert (report.label_map[: cut][mask[: cut] == 1] == 1).all()
+    np.testing.assert_array_equal(report.label_map == 3, mask == 3)
