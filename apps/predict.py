@@ -131,7 +131,7 @@ def predict_split(pipeline, settings: Settings, studies, split: str, csv_path, r
 
 
 def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
-    targets = segment_targets(info, kang_threshold)
+    targets = segment_targets(info, kang_threshold, require_evaluable=False)
     graded = info.get("segments") or {}
     rows = []
     for segment, target in targets.items():

@@ -68,17 +68,19 @@ def segment_crops(pixels: np.ndarray, mask: np.ndarray, spacing_mm: Optional[Seq
     return out
 
 
-def segment_targets(image_info: Mapping, kang_threshold: int = 2) -> dict:
+def segment_targets(image_info: Mapping, kang_threshold: int = 2, require_evaluable: bool = True) -> dict:
     """Binary reference per segment from an image's datastore info: ``{segment: 1 | 0 | None}``.
 
     1 when ``kang >= kang_threshold`` if a Kang grade is given, else the ``compression`` value (0/1); None when
-    the segment is missing, has neither value, or is marked ``"evaluable": false``.
+    the segment is missing, has neither value, or (with ``require_evaluable``, as training needs) is marked
+    ``"evaluable": false`` — a segment whose level the radiograph hides still has its MRI reference, which an
+    evaluation keeps.
     """
     segments = (image_info or {}).get("segments") or {}
     out = {}
     for segment in SEGMENTS:
         entry = segments.get(segment)
-        if not isinstance(entry, Mapping) or entry.get("evaluable", True) is False:
+        if not isinstance(entry, Mapping) or (require_evaluable and entry.get("evaluable", True) is False):
             out[segment] = None
         elif entry.get("kang") is not None:
             out[segment] = int(int(entry["kang"]) >= kang_threshold)

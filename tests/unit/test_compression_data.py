@@ -90,3 +90,11 @@ def test_crop_set_keeps_labelled_evaluable_segments(case):
     assert crops.crops.shape == (2, 120, 280) and crops.crops.dtype == np.float16
     assert crops.targets.tolist() == [1, 0] and crops.segments == ["C2/3", "C3/4"]
     assert crops.counts() == {"crops": 2, "positive": 1, "patients": 1}
+
+
+def test_a_hidden_level_keeps_its_mri_reference_for_evaluation():
+    from lib.compression_data import segment_targets
+
+    info = {"segments": {"C6/7": {"compression": 1, "kang": 2, "evaluable": False}}}
+    assert segment_targets(info)["C6/7"] is None  # nothing to train on: the radiograph hides C7
+    assert segment_targets(info, require_evaluable=False)["C6/7"] == 1
