@@ -11,7 +11,7 @@ from apps.levels_scoring import LevelsDiceScoring, LevelsUncertaintyScoring
 from apps.served_model import ServedModel, training_provenance
 from infers.levels import LevelsInfer
 from lib.label_io import LEVEL_LABELS
-from lib.model_card import INTENSITY_CONVENTION, model_version
+from lib.model_card import INTENSITY_CONVENTION
 from lib.networks import LEVELS_CHANNELS, levels_network
 from lib.transforms import LEVELS_INPUT_SIZE
 from trainers.levels import LevelsTrainer
@@ -43,7 +43,7 @@ class LevelsModel(ServedModel):
         self.card = folder / f"{NAME}.json"
         self.train_dir = folder / "train" / NAME
         self.infer = LevelsInfer(
-            path=str(self.weights), network=levels_network(), model_version=model_version(self.card),
+            path=str(self.weights), network=levels_network(), card_path=str(self.card),
             max_pixels=settings.max_image_pixels, preload=settings.preload and self.weights.exists(),
         )
         self.infer._config["device"] = device_name(settings)

@@ -21,6 +21,7 @@ from apps.http_errors import http_error
 from lib.errors import AppError, ModelNotReadyError
 from lib.label_io import LEVEL_LABELS, write_label_map
 from lib.levels import clean_levels, segment_status
+from lib.model_card import model_version
 from lib.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 
 logger = logging.getLogger(__name__)
@@ -64,7 +65,7 @@ class RestoreLevelsd:
 class LevelsInfer(BasicInferTask):
     """C2..C7 bodies and spinal canal on a lateral cervical radiograph."""
 
-    def __init__(self, path, network, model_version: str, max_pixels: int, preload=False, train_mode=False,
+    def __init__(self, path, network, card_path: str, max_pixels: int, preload=False, train_mode=False,
                  skip_writer=False):
         super().__init__(
             path=path,
@@ -77,8 +78,13 @@ class LevelsInfer(BasicInferTask):
             train_mode=train_mode,
             skip_writer=skip_writer,
         )
-        self.model_version = model_version
+        self.card_path = card_path
         self.max_pixels = max_pixels
+
+    @property
+    def model_version(self) -> str:
+        """Read from the card on each request: a retrained model is served without a restart, and says so."""
+        return model_version(self.card_path)
 
     def is_valid(self) -> bool:
         # MONAI Label calls any task with a network object valid; without a weight file that would serve a
