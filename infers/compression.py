@@ -15,12 +15,10 @@ from typing import Callable
 
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
-from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from apps.http_errors import http_error
+from infers.weighted import WeightedInferTask
 from lib.compression import classify_crops
 from lib.compression_data import segment_crops
-from lib.errors import AppError, ModelNotReadyError
 from lib.explain import gradcam_crops, heatmap_peak
 from lib.geometry import NotEvaluable
 from lib.io import read_radiograph
@@ -60,8 +58,10 @@ class SegmentCropsd:
         return out
 
 
-class CompressionInfer(BasicInferTask):
+class CompressionInfer(WeightedInferTask):
     """Cord compression probability for each evaluable disc segment C2/3 .. C6/7."""
+
+    model_name = "compression"
 
     def __init__(self, path, network, levels_task, card: Callable[[], dict], max_pixels: int, preload=False,
                  skip_writer=False):
@@ -89,17 +89,7 @@ class CompressionInfer(BasicInferTask):
         data["heatmaps"] = gradcam_crops(network, images, device)
         return data
 
-    def __call__(self, request, callbacks=None):
-        # BasicInferTask.is_valid is true whenever a network object is given, weights or not: check the file.
-        if not any(p and os.path.isfile(p) for p in self.path):
-            raise http_error(ModelNotReadyError(
-                f"compression model has no weights at {self.path[0] if self.path else '(none)'}; "
-                "train it with POST /train/compression or 'python main.py train compression'"
-            ))
-        try:
-            path, result = super().__call__(request, callbacks)
-        except AppError as exc:
-            raise http_error(exc) from None
+    def finish_result(self, path, result):
         if "present_labels" in result:
             # MONAI Label overwrites label_names with every label; Slicer names segments by position among the
             # values present, so list only those (as the levels task does).

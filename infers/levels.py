@@ -15,13 +15,11 @@ import numpy as np
 import torch
 from monai.inferers import SimpleInferer
 from monailabel.interfaces.tasks.infer_v2 import InferType
-from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from apps.http_errors import http_error
-from lib.errors import AppError, ModelNotReadyError
 from lib.label_io import LEVEL_LABELS, write_label_map
 from lib.levels import clean_levels, segment_status
 from lib.model_card import model_version
+from infers.weighted import WeightedInferTask
 from lib.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 
 logger = logging.getLogger(__name__)
@@ -62,8 +60,10 @@ class RestoreLevelsd:
         return out
 
 
-class LevelsInfer(BasicInferTask):
+class LevelsInfer(WeightedInferTask):
     """C2..C7 bodies and spinal canal on a lateral cervical radiograph."""
+
+    model_name = "levels"
 
     def __init__(self, path, network, card_path: str, max_pixels: int, preload=False, train_mode=False,
                  skip_writer=False):
@@ -86,11 +86,6 @@ class LevelsInfer(BasicInferTask):
         """Read from the card on each request: a retrained model is served without a restart, and says so."""
         return model_version(self.card_path)
 
-    def is_valid(self) -> bool:
-        # MONAI Label calls any task with a network object valid; without a weight file that would serve a
-        # randomly initialised UNet, so validity here means the weights exist.
-        return bool(self.path) and os.path.isfile(self.path[-1])
-
     def pre_transforms(self, data=None):
         return [LoadRadiographd(("image",), self.max_pixels), Letterboxd(("image",), LEVELS_INPUT_SIZE)]
 
@@ -103,16 +98,7 @@ class LevelsInfer(BasicInferTask):
     def post_transforms(self, data=None):
         return [RestoreLevelsd()]
 
-    def __call__(self, request, callbacks=None):
-        if not self.is_valid():
-            raise http_error(ModelNotReadyError(
-                f"levels model has no weights at {self.path[0] if self.path else '(none)'}; "
-                "train it with POST /train/levels or 'python main.py train levels'"
-            ))
-        try:
-            path, result = super().__call__(request, callbacks)
-        except AppError as exc:
-            raise http_error(exc) from None
+    def finish_result(self, path, result):
         if result.get("levels") is not None:
             # Slicer names the segments it imports by position in label_names, one per value present in the
             # file; listing absent levels would shift every name after a gap (e.g. the canal named "C7").
