@@ -5,14 +5,13 @@ name, the pipeline's findings written back to the study, and Orthanc going down 
 from __future__ import annotations
 
 import json
-from io import BytesIO
 import urllib.parse
 import urllib.request
+from io import BytesIO
 
 import numpy as np
 import pydicom
 import pytest
-import torch
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 from pydicom.uid import generate_uid
@@ -21,11 +20,10 @@ from apps.cohort import make_cohort
 from apps.ohif_demo import DicomwebServer
 from apps.orthanc import Orthanc
 from apps.server_process import free_port
-from lib.compression import compression_network
 from lib.dicom_export import read_seg
 from lib.label_io import LEVEL_LABELS, read_label_map, write_label_map
-from lib.networks import levels_network
 from tests.dicom_factory import make_dx, pydicom_data_file, save
+from tests.untrained_models import untrained_model_dir
 
 SLICER_ORDER = ["spinal_canal", "C7", "C6", "C5", "C4", "C3", "C2"]
 
@@ -41,11 +39,7 @@ def _odd_series(folder):
 def stack(tmp_path_factory):
     root = tmp_path_factory.mktemp("dicomweb")
     studies = make_cohort(root / "studies", patients=2, seed=5, workers=1)
-    model_dir = root / "model"
-    model_dir.mkdir()
-    torch.manual_seed(0)
-    torch.save(levels_network().state_dict(), model_dir / "levels.pt")
-    torch.save(compression_network().state_dict(), model_dir / "compression.pt")
+    model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port())
     # The server starts before Orthanc: it must come up anyway and say what is wrong.
     server = DicomwebServer(orthanc.dicomweb_url, root, conf={"model_dir": str(model_dir), "skip_trainers": "true"})

@@ -8,9 +8,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from pathlib import Path
 import urllib.error
 import urllib.request
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,10 +19,10 @@ from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
 from apps.cohort import make_cohort
+from apps.server_process import LiveServer
 from lib.label_io import LEVEL_LABELS, read_label_map, write_label_map
 from lib.networks import levels_network
 from tests.dicom_factory import pydicom_data_file
-from apps.server_process import LiveServer
 
 UNLABELLED = ("phantom_3_0001", "phantom_3_0002", "phantom_3_0003")
 APP_DIR = Path(__file__).resolve().parents[2]

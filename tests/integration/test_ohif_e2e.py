@@ -16,15 +16,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
 from PIL import Image
 
 from apps.cohort import make_cohort
 from apps.ohif_demo import DicomwebServer
 from apps.orthanc import Orthanc
 from apps.server_process import free_port
-from lib.compression import compression_network
-from lib.networks import levels_network
+from tests.untrained_models import untrained_model_dir
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
@@ -38,11 +36,7 @@ def stack(tmp_path_factory):
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     root = tmp_path_factory.mktemp("ohif")
     studies = make_cohort(root / "studies", patients=2, seed=7, workers=1)
-    model_dir = root / "model"
-    model_dir.mkdir()
-    torch.manual_seed(0)
-    torch.save(levels_network().state_dict(), model_dir / "levels.pt")
-    torch.save(compression_network().state_dict(), model_dir / "compression.pt")
+    model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port()).start()
     orthanc.upload_folder(studies)
     server = DicomwebServer(orthanc.dicomweb_url, root, conf={"model_dir": str(model_dir), "skip_trainers": "true"})

@@ -6,29 +6,23 @@ from __future__ import annotations
 import json
 
 import pytest
-import torch
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
 from apps.cohort import make_cohort
 from apps.server_process import LiveServer
-from lib.compression import compression_network
 from lib.label_io import read_label_map
-from lib.networks import levels_network
 from lib.pipeline_result import NO_SPINE
 from tests.dicom_factory import pydicom_data_file
+from tests.untrained_models import untrained_model_dir
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
     studies = make_cohort(root / "studies", patients=2, seed=5, workers=1)
-    model_dir = root / "model"
-    model_dir.mkdir()
-    torch.manual_seed(0)
     # Freshly initialised weights: enough to serve; such a levels model finds no spine on most films.
-    torch.save(levels_network().state_dict(), model_dir / "levels.pt")
-    torch.save(compression_network().state_dict(), model_dir / "compression.pt")
+    model_dir = untrained_model_dir(root / "model")
     live = LiveServer(studies, conf={"model_dir": str(model_dir), "skip_trainers": "true"})
     try:
         live.wait_ready()

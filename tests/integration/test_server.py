@@ -10,8 +10,8 @@ import pytest
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
-from tests.dicom_factory import make_dx, pydicom_data_file, save
 from apps.server_process import LiveServer
+from tests.dicom_factory import make_dx, pydicom_data_file, save
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,19 @@
+"""Weights for servers under test: freshly initialised networks, enough to serve (they rarely find a spine)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from lib.compression import compression_network
+from lib.networks import levels_network
+
+
+def untrained_model_dir(folder: Path, seed: int = 0) -> Path:
+    """``folder`` created with ``levels.pt`` and ``compression.pt`` from seeded, untrained networks."""
+    folder.mkdir(parents=True)
+    torch.manual_seed(seed)
+    torch.save(levels_network().state_dict(), folder / "levels.pt")
+    torch.save(compression_network().state_dict(), folder / "compression.pt")
+    return folder
