@@ -6,8 +6,7 @@ from datetime import datetime, timezone
 
 import torch
 
-from apps.levels import LevelsModel, device_name, model_folder
-from apps.served_model import ServedModel, training_provenance
+from apps.served_model import ServedModel, device_name, training_provenance
 from infers.compression import CompressionInfer
 from lib.compression import NETWORK_DESCRIPTION, compression_network
 from lib.compression_data import COMPRESSION_INPUT_SIZE
@@ -25,15 +24,11 @@ class CompressionModel(ServedModel):
 
     name = NAME
 
-    def __init__(self, settings, app_dir: str, levels_task=None):
-        super().__init__(settings, app_dir)
-        folder = model_folder(settings, app_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.network_path = folder / f"{NAME}.pt"
-        self.card = folder / f"{NAME}.json"
-        self.train_dir = folder / "train" / NAME
-        # The levels task this model's crops come from; a model built alone builds its own.
-        levels_task = levels_task or LevelsModel(settings, app_dir).infer
+    def __init__(self, settings, app_dir: str, levels_task=None, peers: dict | None = None):
+        super().__init__(settings, app_dir, peers)
+        self.network_path = self.weights
+        # The levels task this model's crops come from: the app's own, shared (or a stand-in given by a test).
+        levels_task = levels_task or self.peer("levels").infer
         self.infer = CompressionInfer(
             path=str(self.network_path), network=compression_network(), levels_task=levels_task,
             card=lambda: read_card(self.card), max_pixels=settings.max_image_pixels,

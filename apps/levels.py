@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from pathlib import Path
-
-import torch
 
 from apps.levels_scoring import LevelsDiceScoring, LevelsUncertaintyScoring
-from apps.served_model import ServedModel, training_provenance
+from apps.served_model import ServedModel, device_name, training_provenance
 from infers.levels import LevelsInfer
 from lib.label_io import LEVEL_LABELS
 from lib.model_card import INTENSITY_CONVENTION
@@ -19,29 +16,13 @@ from trainers.levels import LevelsTrainer
 NAME = "levels"
 
 
-def model_folder(settings, app_dir: str) -> Path:
-    """Where weights, cards and training runs live: ``--conf model_dir`` or the app's ``model/``."""
-    return Path(settings.model_dir) if settings.model_dir else Path(app_dir) / "model"
-
-
-def device_name(settings) -> str:
-    if settings.device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return settings.device
-
-
 class LevelsModel(ServedModel):
     """C2-C7 bodies + spinal canal: infer task, trainer, uncertainty strategy and Dice scoring."""
 
     name = NAME
 
-    def __init__(self, settings, app_dir: str):
-        super().__init__(settings, app_dir)
-        folder = model_folder(settings, app_dir)
-        folder.mkdir(parents=True, exist_ok=True)
-        self.weights = folder / f"{NAME}.pt"
-        self.card = folder / f"{NAME}.json"
-        self.train_dir = folder / "train" / NAME
+    def __init__(self, settings, app_dir: str, peers: dict | None = None):
+        super().__init__(settings, app_dir, peers)
         self.infer = LevelsInfer(
             path=str(self.weights), network=levels_network(), card_path=str(self.card),
             max_pixels=settings.max_image_pixels, preload=settings.preload and self.weights.exists(),

@@ -1,6 +1,6 @@
 """The pipeline model: what clients call. It owns no weights; it joins the levels and compression models.
 
-It builds its own levels and compression models from the registry (so ``--conf models pipeline`` alone works)
+It takes the app's levels and compression models (building them when ``--conf models pipeline`` alone is served)
 and uses their weight files and cards; a retrained model is picked up on the next request. When no compression
 model is registered, the pipeline still answers with levels and measurements and says compression was not assessed.
 """
@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from apps.levels import device_name
-from apps.served_model import ServedModel
+from apps.served_model import ServedModel, device_name
 from infers.pipeline import PipelineInfer
 
 logger = logging.getLogger(__name__)
@@ -23,13 +22,10 @@ class PipelineModel(ServedModel):
 
     name = NAME
 
-    def __init__(self, settings, app_dir: str):
-        super().__init__(settings, app_dir)
-        from apps.registry import MODEL_REGISTRY  # the registry imports this module
-
-        self.levels = MODEL_REGISTRY["levels"](settings, app_dir)
-        factory = MODEL_REGISTRY.get("compression")
-        self.compression = factory(settings, app_dir) if factory else None
+    def __init__(self, settings, app_dir: str, peers: dict | None = None):
+        super().__init__(settings, app_dir, peers)
+        self.levels = self.peer("levels")
+        self.compression = self.peer("compression")
         if self.compression is None:
             logger.warning("no compression model is registered: the pipeline reports levels and measurements only")
         cards = {"levels": self.levels.card}

@@ -21,5 +21,13 @@ MODEL_REGISTRY: Dict[str, Callable[[Settings, str], ServedModel]] = {
 
 
 def build_models(settings: Settings, app_dir: str) -> Dict[str, ServedModel]:
-    """Build the registered models that ``settings.models`` asks for, in registry order."""
-    return {name: factory(settings, app_dir) for name, factory in MODEL_REGISTRY.items() if name in settings.models}
+    """Build the registered models that ``settings.models`` asks for, in registry order.
+
+    One ``peers`` dict is shared by all, so a model another one needs (levels under compression and the
+    pipeline) is built once and its network loaded once.
+    """
+    built: Dict[str, ServedModel] = {}
+    for name, factory in MODEL_REGISTRY.items():
+        if name in settings.models and name not in built:
+            built[name] = factory(settings, app_dir, peers=built)
+    return {name: built[name] for name in MODEL_REGISTRY if name in settings.models}
