@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import time
+from pathlib import Path
 
 from filelock import FileLock
 from monailabel.config import settings as ml_settings
@@ -21,12 +22,27 @@ from apps.http_errors import http_error
 from lib.atomic import write_text_atomic
 from lib.errors import AppError, BadInputError
 from lib.io import read_radiograph
-from lib.label_io import check_label_matches, drop_findings, read_label_map, remap_by_name, write_label_map
+from lib.label_io import (
+    check_label_matches,
+    drop_findings,
+    read_label_map,
+    remap_by_name,
+    write_label_map,
+)
 
 logger = logging.getLogger(__name__)
 
 RADIOGRAPH_EXTENSIONS = ("*.dcm", "*.nii.gz", "*.nii", "*.nrrd", "*.png", "*.jpg", "*.jpeg", "*.tif", "*.tiff")
 _SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def image_id_of(path) -> str:
+    """The datastore id of a radiograph file: its name without a known (possibly double) extension."""
+    name = Path(str(path)).name
+    for suffix in sorted((e.lstrip("*") for e in RADIOGRAPH_EXTENSIONS), key=len, reverse=True):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)]
+    return Path(name).stem
 
 
 def datastore_extensions() -> list[str]:

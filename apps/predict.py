@@ -15,7 +15,7 @@ from typing import Iterable, Optional
 import numpy as np
 from tqdm import tqdm
 
-from apps.datastore import RADIOGRAPH_EXTENSIONS, RadiographDatastore
+from apps.datastore import RADIOGRAPH_EXTENSIONS, RadiographDatastore, image_id_of
 from apps.registry import build_models
 from lib.atomic import write_json_atomic, write_text_atomic
 from lib.compression_data import segment_targets
@@ -45,20 +45,12 @@ def radiograph_files(inputs: Iterable) -> list:
     return out
 
 
-def _stem(path: Path) -> str:
-    name = path.name
-    for suffix in (".nii.gz", ".nii", ".nrrd", ".dcm", ".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-        if name.lower().endswith(suffix):
-            return name[: -len(suffix)]
-    return path.stem
-
-
 def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
     """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd`` and
     (when compression was assessed) ``<name>_heatmap.nrrd``. Returns the result JSON."""
     from infers.pipeline import write_outputs
 
-    name = _stem(image_path)
+    name = image_id_of(image_path)
     data = pipeline.run({"image": str(image_path)})
     result = write_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
     result["label_file"] = str(out_dir / f"{name}_labels.nrrd")

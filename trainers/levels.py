@@ -15,16 +15,28 @@ from monai.handlers import MeanDice, from_engine
 from monai.inferers import SimpleInferer
 from monai.losses import DiceCELoss
 from monai.transforms import (
-    Activationsd, AsDiscreted, EnsureTyped, RandAdjustContrastd, RandAffined, RandFlipd, RandGaussianNoised,
+    Activationsd,
+    AsDiscreted,
+    EnsureTyped,
+    RandAdjustContrastd,
+    RandAffined,
+    RandFlipd,
+    RandGaussianNoised,
     RandScaleIntensityd,
 )
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
+from apps.datastore import image_id_of
 from lib.errors import BadInputError
 from lib.label_io import LEVEL_LABELS
 from lib.model_card import PublishDecision, publish_if_better
 from lib.splits import partition
-from lib.transforms import LEVELS_INPUT_SIZE, Letterboxd, LoadLevelLabeld, LoadRadiographd
+from lib.transforms import (
+    LEVELS_INPUT_SIZE,
+    Letterboxd,
+    LoadLevelLabeld,
+    LoadRadiographd,
+)
 
 logger = logging.getLogger(__name__)
 N_CLASSES = len(LEVEL_LABELS) + 1
@@ -59,7 +71,7 @@ class LevelsTrainer(BasicTrainTask):
     def pre_process(self, request, datastore):
         items = []
         for item in datastore.datalist():
-            image_id = item.get("image_id") or _image_id(item["image"])
+            image_id = item.get("image_id") or image_id_of(item["image"])
             info = datastore.get_image_info(image_id) if image_id else {}
             items.append({**item, "split": info.get("split"), "patient_id": info.get("patient_id")})
         if not items:
@@ -131,14 +143,6 @@ class LevelsTrainer(BasicTrainTask):
         context.network.load_state_dict(checkpoint.get("model", checkpoint))
         context.evaluator.run()
         return float(context.evaluator.state.metrics["val_mean_dice"])
-
-
-def _image_id(path: str) -> str:
-    name = str(path).replace("\\", "/").rsplit("/", 1)[-1]
-    for suffix in (".nii.gz", ".dcm", ".nii", ".nrrd", ".png", ".jpg", ".jpeg", ".tif", ".tiff"):
-        if name.endswith(suffix):
-            return name[: -len(suffix)]
-    return name
 
 
 def _training_record(request: dict, context: Context, started: float) -> dict:
