@@ -37,17 +37,11 @@ class FinalLabelLevels:
         return None, {"pred": label, "levels_report": clean_levels(label), "radiograph": {"warnings": []}}
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Small convolutions: extra threads only contend with other work."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, one_thread):
+def trained(tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("compression")
     make_cohort(root / "studies", patients=24, seed=0, preset="demo", workers=1)
     datastore = RadiographDatastore(str(root / "studies"), max_image_pixels=50_000_000, auto_reload=False)
