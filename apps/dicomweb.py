@@ -31,8 +31,8 @@ from apps.datastore import canonical_label
 from apps.http_errors import http_error
 from lib.dicom_export import findings_datasets, label_seg, read_seg
 from lib.errors import AppError
-from lib.io import read_radiograph, single_dicom_in
 from lib.heatmap_json import heatmap_from_json
+from lib.io import read_radiograph, single_dicom_in
 from lib.label_io import LEVEL_LABELS, read_label_map, remap_by_name, write_label_map
 
 logger = logging.getLogger(__name__)

@@ -8,7 +8,13 @@ from __future__ import annotations
 
 from fastapi import HTTPException
 
-from lib.errors import AppError, BadInputError, ImageTooLargeError, ModelNotReadyError, UnsupportedImageError
+from lib.errors import (
+    AppError,
+    BadInputError,
+    ImageTooLargeError,
+    ModelNotReadyError,
+    UnsupportedImageError,
+)
 
 _STATUS = (
     (ImageTooLargeError, 413),

@@ -19,7 +19,13 @@ from tqdm import tqdm
 from apps.datastore import RadiographDatastore
 from apps.predict import build_pipeline, reference_rows, write_csv
 from lib.atomic import write_json_atomic
-from lib.baseline import feature_matrix, features_from_pipeline, fit_logistic, predict_logistic, rule_call
+from lib.baseline import (
+    feature_matrix,
+    features_from_pipeline,
+    fit_logistic,
+    predict_logistic,
+    rule_call,
+)
 from lib.errors import AppError
 from lib.evaluation import evaluate
 from lib.label_io import SEGMENTS
