@@ -17,7 +17,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.atomic import write_json_atomic
 from lib.compression import NETWORK_DESCRIPTION, predict_widened, train_epoch
@@ -25,9 +24,10 @@ from lib.compression_data import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
 from lib.errors import BadInputError
 from lib.io import read_radiograph
 from lib.label_io import read_label_map
-from lib.model_card import PublishDecision, publish_if_better, read_card
+from lib.model_card import PublishDecision, publish_if_better
 from lib.splits import partition
 from lib.stats import auc, binary_metrics, select_threshold
+from trainers.plain import PlainTrainTask, cosine_schedule
 
 logger = logging.getLogger(__name__)
 
@@ -70,24 +70,14 @@ def _threshold_method(text: str) -> dict:
     return {"method": "youden"}
 
 
-class CompressionTrainer(TrainTask):
+class CompressionTrainer(PlainTrainTask):
     """Per-segment compression classifier: BCE, AdamW, cosine learning rate, validation AUC model selection."""
 
     def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
                  kang_threshold: int = 2, config: dict | None = None, device: str = "cpu"):
-        super().__init__("Train the per-segment cord compression classifier from segment labels")
-        self.model_dir = Path(model_dir)
-        self._network_factory = network_factory
-        self._served_path, self._card_path, self._card_fields = Path(publish_path), Path(card_path), card_fields
-        self._max_pixels, self._kang_threshold, self._device = max_pixels, kang_threshold, device
-        self._config = {**DEFAULTS, **(config or {})}
-        self.last_decision: PublishDecision | None = None
-
-    def config(self):
-        return dict(self._config)
-
-    def stats(self):
-        return read_card(self.model_dir / "stats.json")
+        super().__init__("Train the per-segment cord compression classifier from segment labels", DEFAULTS,
+                         model_dir, network_factory, publish_path, card_path, card_fields, max_pixels, config, device)
+        self._kang_threshold = kang_threshold
 
     def __call__(self, request, datastore):
         options = self._options(request)
@@ -95,7 +85,7 @@ class CompressionTrainer(TrainTask):
         return self.fit(options, train, validation)
 
     def _options(self, request: dict) -> dict:
-        options = {**self._config, **{k: v for k, v in (request or {}).items() if v is not None}}
+        options = self.options(request)
         _threshold_method(options["threshold_method"])  # refuse a bad method before minutes of loading
         return options
 
@@ -122,9 +112,7 @@ class CompressionTrainer(TrainTask):
         epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
         optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
                                       weight_decay=float(options["weight_decay"]))
-        steps = max(1, epochs * math.ceil(len(train) / batch))
-        cosine = lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))  # noqa: E731
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, cosine)
+        scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(train) / batch))
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
         self.model_dir.mkdir(parents=True, exist_ok=True)
