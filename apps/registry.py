@@ -8,6 +8,7 @@ from __future__ import annotations
 from typing import Callable, Dict
 
 from apps.compression import CompressionModel
+from apps.landmarks import LandmarksModel
 from apps.levels import LevelsModel
 from apps.pipeline import PipelineModel
 from apps.served_model import ServedModel
@@ -16,6 +17,7 @@ from lib.settings import Settings
 MODEL_REGISTRY: Dict[str, Callable[[Settings, str], ServedModel]] = {
     "levels": LevelsModel,
     "compression": CompressionModel,
+    "landmarks": LandmarksModel,
     "pipeline": PipelineModel,  # after the models it joins
 }
 
@@ -24,7 +26,7 @@ def build_models(settings: Settings, app_dir: str) -> Dict[str, ServedModel]:
     """Build the registered models that ``settings.models`` asks for, in registry order.
 
     One ``peers`` dict is shared by all, so a model another one needs (levels under compression and the
-    pipeline) is built once and its network loaded once.
+    pipeline, the landmark refiner under the pipeline) is built once and its network loaded once.
     """
     built: Dict[str, ServedModel] = {}
     for name, factory in MODEL_REGISTRY.items():

@@ -12,7 +12,7 @@ from typing import Mapping
 
 from lib.errors import BadParameterError
 
-MODEL_NAMES = ("levels", "compression", "pipeline")
+MODEL_NAMES = ("levels", "compression", "landmarks", "pipeline")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -34,7 +34,7 @@ class Settings:
 
 
 _HELP = {
-    "models": "comma-separated subset of levels,compression,pipeline, or 'all'",
+    "models": "comma-separated subset of levels,compression,landmarks,pipeline, or 'all'",
     "preload": "load networks at start-up instead of on first request (true/false)",
     "tracking": "MLflow experiment tracking during training (true/false); off unless asked",
     "device": "auto, cpu or cuda",

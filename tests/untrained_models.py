@@ -7,13 +7,15 @@ from pathlib import Path
 import torch
 
 from lib.compression import compression_network
+from lib.landmark_refiner import refiner_network
 from lib.networks import levels_network
 
 
 def untrained_model_dir(folder: Path, seed: int = 0) -> Path:
-    """``folder`` created with ``levels.pt`` and ``compression.pt`` from seeded, untrained networks."""
+    """``folder`` created with ``levels.pt``, ``compression.pt`` and ``landmarks.pt`` from seeded, untrained networks."""
     folder.mkdir(parents=True)
     torch.manual_seed(seed)
     torch.save(levels_network().state_dict(), folder / "levels.pt")
     torch.save(compression_network().state_dict(), folder / "compression.pt")
+    torch.save(refiner_network().state_dict(), folder / "landmarks.pt")
     return folder

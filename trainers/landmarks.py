@@ -1,0 +1,138 @@
+"""Landmark refiner train task: reference landmarks from the final level labels, a plain loop, publish only if better.
+
+Every image with a final level label gives up to three points per vertebra (``lib.landmark_patches.POINTS``); their
+reference positions are ``lib.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline makes on
+a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's ``split``
+decides train and validation (test splits are never read). The candidate replaces the served weights only if its
+error on the same fixed validation displacements is lower (``lib.model_card.publish_if_better``).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from lib.atomic import write_json_atomic
+from lib.errors import BadInputError
+from lib.io import read_radiograph
+from lib.label_io import read_label_map
+from lib.landmark_refiner import NETWORK_DESCRIPTION, PointSet, build_point_set, load_refiner, train_epoch, \
+    validation_error
+from lib.landmarks import estimate_landmarks
+from lib.model_card import PublishDecision, publish_if_better
+from lib.splits import partition
+from trainers.plain import PlainTrainTask, cosine_schedule
+
+logger = logging.getLogger(__name__)
+
+DEFAULTS = {"max_epochs": 25, "train_batch_size": 64, "learning_rate": 2e-3, "weight_decay": 1e-4, "val_split": 0.1,
+            "seed": 0}
+
+
+def labelled_items(datastore) -> list[dict]:
+    """``[{"image", "label", "split", "patient_id"}]`` for every image with a final level label."""
+    items = []
+    for image_id in datastore.list_images():
+        label_id = datastore.get_labels_by_image_id(image_id).get("final")
+        if label_id is None:
+            continue
+        info = datastore.get_image_info(image_id) or {}
+        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
+                      "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
+    return items
+
+
+def _cases(items: list[dict], max_pixels: int):
+    for number, item in enumerate(items, 1):
+        image = read_radiograph(item["image"], max_pixels=max_pixels)
+        mask = read_label_map(item["label"]).astype(np.uint8)
+        if mask.shape != image.pixels.shape:
+            logger.warning("%s: label %s does not match the image %s; skipped", item["label"], mask.shape,
+                           image.pixels.shape)
+            continue
+        if number % 50 == 0:
+            logger.info("landmark points: %d / %d images", number, len(items))
+        yield image.pixels, estimate_landmarks(mask, image.spacing_mm)
+
+
+class LandmarksTrainer(PlainTrainTask):
+    """The landmark refiner: Smooth-L1 on the offset, AdamW, cosine learning rate, validation error selection."""
+
+    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
+                 config: dict | None = None, device: str = "cpu"):
+        super().__init__("Train the landmark refiner (walls and spinolaminar line at film resolution)", DEFAULTS,
+                         model_dir, network_factory, publish_path, card_path, card_fields, max_pixels, config, device)
+
+    def __call__(self, request, datastore):
+        options = self.options(request)
+        train, validation = self.load_data(options, datastore)
+        return self.fit(options, train, validation)
+
+    def load_data(self, options: dict, datastore) -> tuple[PointSet, PointSet]:
+        train, validation = partition(labelled_items(datastore), float(options["val_split"]))
+        if not train:
+            raise BadInputError("no training images: none has a final level label in a train split")
+        sets = [build_point_set(_cases(items, self._max_pixels)) for items in (train, validation)]
+        logger.info("landmark data: train %s, validation %s", sets[0].counts(), sets[1].counts())
+        return sets[0], sets[1]
+
+    def fit(self, options: dict, train: PointSet, validation: PointSet) -> dict:
+        """Train, keep the lowest validation-error epoch, publish if better than the served weights; returns stats."""
+        started = time.time()
+        options = self.options(options)
+        if len(train) == 0:
+            raise BadInputError("no training points: no final label has a vertebra with four corners")
+        seed = int(options["seed"])
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        network = self._network_factory().to(self._device)
+        epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
+        optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
+                                      weight_decay=float(options["weight_decay"]))
+        scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(train) / batch))
+        self.model_dir.mkdir(parents=True, exist_ok=True)
+        candidate = self.model_dir / "candidate.pt"
+        history, best = [], None
+        for epoch in range(1, epochs + 1):
+            t0 = time.time()
+            loss = train_epoch(network, optimizer, scheduler, train, batch, rng, self._device)
+            error = validation_error(network, validation, seed, self._device) if len(validation) else None
+            history.append({"epoch": epoch, "loss": round(loss, 5),
+                            "val_error_depths": None if error is None else round(error, 5),
+                            "seconds": round(time.time() - t0, 1)})
+            logger.info("landmarks epoch %d/%d: loss %.4f, validation error %s body depths", epoch, epochs, loss, error)
+            if error is not None and (best is None or error < best["val_error_depths"]):
+                best = history[-1]
+                torch.save({"model": network.state_dict()}, candidate)
+        stats = {"history": history, "best_metric": None if best is None else best["val_error_depths"],
+                 "best_metric_epoch": None if best is None else best["epoch"],
+                 "total_time": round(time.time() - started, 1), "train": train.counts(),
+                 "validation": validation.counts()}
+        self._publish(options, candidate, validation, stats, started, seed)
+        write_json_atomic(stats, self.model_dir / "stats.json")
+        return stats
+
+    def _score(self, weights_path, validation: PointSet, seed: int) -> float:
+        """Minus the validation error of a weight file: ``publish_if_better`` keeps the higher score."""
+        return -validation_error(load_refiner(weights_path, self._device), validation, seed, self._device)
+
+    def _publish(self, options, candidate: Path, validation: PointSet, stats: dict, started: float, seed: int):
+        if len(validation) == 0 or stats["best_metric"] is None:
+            logger.warning("no validation points: the new refiner stays in %s unpublished", candidate)
+            stats["publish"] = PublishDecision(False, None, None, "no validation points").as_dict()
+            return
+        card_fields = {**self._card_fields(), "network": NETWORK_DESCRIPTION,
+                       "validation": {"mean_abs_offset_error_depths": stats["best_metric"], **validation.counts()},
+                       "training": {"epochs": int(options["max_epochs"]), "best_epoch": stats["best_metric_epoch"],
+                                    "seed": seed, "batch_size": int(options["train_batch_size"]),
+                                    "learning_rate": float(options["learning_rate"]), **stats["train"],
+                                    "seconds": round(time.time() - started, 1), "device": self._device}}
+        self.last_decision = publish_if_better(candidate, self._served_path, self._card_path,
+                                               score=lambda path: self._score(path, validation, seed),
+                                               card_fields=card_fields)
+        stats["publish"] = self.last_decision.as_dict()
