@@ -1,6 +1,6 @@
-"""The pipeline model: what clients call. It owns no weights; it joins the levels and compression models.
+"""The pipeline model: what clients call. It owns no weights; it joins the levels, landmark and compression models.
 
-It takes the app's levels and compression models (building them when ``--conf models pipeline`` alone is served)
+It takes the app's levels, landmark refiner and compression models (building them when ``--conf models pipeline`` alone is served)
 and uses their weight files and cards; a retrained model is picked up on the next request. When no compression
 model is registered, the pipeline still answers with levels and measurements and says compression was not assessed.
 """
@@ -26,13 +26,14 @@ class PipelineModel(ServedModel):
         super().__init__(settings, app_dir, peers)
         self.levels = self.peer("levels")
         self.compression = self.peer("compression")
+        self.landmarks = self.peer("landmarks")
         if self.compression is None:
             logger.warning("no compression model is registered: the pipeline reports levels and measurements only")
-        cards = {"levels": self.levels.card}
+        cards = {"levels": self.levels.card, "landmarks": self.landmarks.card}
         if self.compression is not None:
             cards["compression"] = self.compression.card
         self.infer = PipelineInfer(
-            levels=self.levels.infer, compression=self.compression, cards=cards,
+            levels=self.levels.infer, compression=self.compression, landmarks=self.landmarks, cards=cards,
             max_pixels=settings.max_image_pixels, device=device_name(settings),
         )
 

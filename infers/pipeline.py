@@ -27,6 +27,7 @@ from lib.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatm
 from lib.io import read_radiograph
 from lib.label_io import write_label_map
 from lib.heatmap_json import heatmap_to_json
+from lib.landmark_refiner import refine_landmarks
 from lib.landmarks import estimate_landmarks
 from lib.levels import segment_status
 from lib.measurements import all_measurements
@@ -42,11 +43,12 @@ class PipelineInfer(BasicInferTask):
     """Levels, measurements and per-segment cord compression with Grad-CAM for one lateral cervical radiograph.
 
     levels: the ``LevelsInfer`` task; compression: an object with ``load_network(device)`` and ``threshold()``
-    (``apps.compression.CompressionModel``) or None when that model is not available; cards: model name -> card
-    path, read on every request so a retrained model's version is the one reported.
+    (``apps.compression.CompressionModel``) or None when that model is not available; landmarks: an object with
+    ``load_network(device)`` (``apps.landmarks.LandmarksModel``) or None; cards: model name -> card path, read on
+    every request so a retrained model's version is the one reported.
     """
 
-    def __init__(self, levels, compression, cards: dict, max_pixels: int, device: str = "cpu"):
+    def __init__(self, levels, compression, cards: dict, max_pixels: int, device: str = "cpu", landmarks=None):
         super().__init__(
             path=None,
             network=None,
@@ -57,6 +59,7 @@ class PipelineInfer(BasicInferTask):
                         "radiographic measurements, on a lateral cervical radiograph",
         )
         self.levels, self.compression = levels, compression
+        self.landmarks = landmarks
         self.cards, self.max_pixels = dict(cards), max_pixels
         self._config["device"] = device
 
@@ -84,7 +87,8 @@ class PipelineInfer(BasicInferTask):
 
     def run(self, request: dict) -> dict:
         """Everything but the files: ``{"pixels", "pred" (uint8 marked label map), "heatmap" (float32 [rows, cols]
-        in [0, 1] or None), "landmarks", "result" (the JSON without file paths), "timings_ms"}``."""
+        in [0, 1] or None), "landmarks" (measured), "mask_landmarks" (before refinement), "result" (the JSON without
+        file paths), "timings_ms"}``."""
         device = str(request.get("device") or self._config.get("device", "cpu"))
         started = time.perf_counter()
         if not request.get("image"):
@@ -103,11 +107,15 @@ class PipelineInfer(BasicInferTask):
         if not report.is_cervical_spine:
             out["result"] = assemble_result(summary, {}, None, {}, {}, None, versions, radiograph)
             return out
-        landmarks = estimate_landmarks(label, image.spacing_mm, report)
+        out["mask_landmarks"] = estimate_landmarks(label, image.spacing_mm, report)
+        landmarks, landmark_source = self._refine(image.pixels, out["mask_landmarks"], device)
         film_spacing, note = detector_spacing_mm(image.spacing_mm, image.spacing_source, image.magnification)
         measurements = all_measurements(landmarks, film_spacing)
         out["timings_ms"]["measurements"] = _ms(started)
-        located = locate_segments(label, image.spacing_mm, landmarks, report)
+        # The classifier's crops stay on the mask's landmarks, as when its threshold was validated: its training
+        # shifts crops by up to 5 mm, so the refiner's sub-millimetre moves do not change its answer (validation
+        # AUC 0.978 on mask landmarks, 0.979 on refined ones).
+        located = locate_segments(label, image.spacing_mm, out["mask_landmarks"], report)
         probabilities, peaks, threshold, why_not = self._compression(out, image.pixels, located, device)
         out["timings_ms"]["compression"] = _ms(started)
         positives = [s for s, p in probabilities.items() if threshold is not None and p >= threshold]
@@ -115,7 +123,7 @@ class PipelineInfer(BasicInferTask):
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
             summary, segment_status(report.found), measurements, probabilities, peaks, threshold, versions,
-            radiograph, compression_reason=why_not, spacing_note=note)
+            radiograph, compression_reason=why_not, spacing_note=note, landmark_source=landmark_source)
         out["timings_ms"]["total"] = _ms(started)
         return out
 
@@ -127,6 +135,14 @@ class PipelineInfer(BasicInferTask):
                 data = transform(data)
         data = self.levels.run_inferer(data, device=device)
         return self.levels.run_post_transforms(data, self.levels.post_transforms(data))
+
+    def _refine(self, pixels: np.ndarray, mask_landmarks: dict, device: str) -> tuple[dict, str]:
+        """(landmarks to measure and crop on, where they come from): refined on the film when the refiner has
+        weights, else the mask's own."""
+        network = self.landmarks.load_network(device) if self.landmarks else None
+        if network is None:
+            return mask_landmarks, "level mask (the landmark refiner has no weights)"
+        return refine_landmarks(network, pixels, mask_landmarks, device), "level mask refined on the film"
 
     def _compression(self, out: dict, pixels: np.ndarray, located: dict, device: str) -> tuple:
         """(probabilities, heatmap peaks, threshold, reason none were computed); fills ``out["heatmap"]``.

@@ -109,12 +109,13 @@ def assemble_result(levels: Mapping, status: Mapping[str, Mapping], measurements
                     probabilities: Mapping[str, float], peaks: Mapping[str, Sequence[float]],
                     threshold: Optional[float], versions: Mapping[str, str], radiograph: Mapping,
                     warnings: Sequence[str] = (), compression_reason: Optional[str] = None,
-                    spacing_note: str = "unknown") -> dict:
+                    spacing_note: str = "unknown", landmark_source: str = "") -> dict:
     """The pipeline JSON.
 
     levels: ``{"cervical_spine_found", "reason", "found", "missing"}``; status: ``lib.levels.segment_status``;
     measurements: ``lib.measurements.all_measurements`` (None when not measured); probabilities and peaks only
-    for assessed segments; compression_reason says why no probabilities (e.g. no weights), if so.
+    for assessed segments; compression_reason says why no probabilities (e.g. no weights), if so;
+    landmark_source says where the measured landmarks come from.
     """
     found_spine = bool(levels["cervical_spine_found"])
     if not found_spine:
@@ -140,6 +141,7 @@ def assemble_result(levels: Mapping, status: Mapping[str, Mapping], measurements
         "spine": None if not measurements else {
             "c2_c7_lordosis_deg": measurements.get("c2_c7_lordosis_deg"), "kyphosis": measurements.get("kyphosis")},
         "measurement_spacing": spacing_note,
+        "measurement_landmarks": landmark_source if measurements else "",
         "model_versions": dict(versions),
         "radiograph": {k: radiograph.get(k) for k in ("shape", "spacing_mm", "spacing_source", "magnification")},
         "warnings": merge_warnings(warnings, radiograph.get("warnings", []), spacing_known=spacing_known),
