@@ -245,6 +245,7 @@ def build_parser() -> argparse.ArgumentParser:
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
     benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
     benchmark.add_argument("--limit", type=int, help="at most this many images per split")
+    benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
     benchmark.set_defaults(func=cmd_benchmark)
 
     predict = sub.add_parser("predict", help="run the pipeline on radiographs without a server (JSON, overlay PNG)")

@@ -3,8 +3,8 @@
 Time: one ``pipeline.run`` per image (read DICOM, levels, landmarks, measurements, crops, compression, Grad-CAM,
 heatmap) after a warm-up, in this process with 2 torch threads; file writing and HTTP excluded.
 Measurement error: canal diameter and Torg-Pavlov ratio from the pipeline's own landmarks against the phantom's
-true values (detector-plane mm, as the phantom stores them) on the internal test split; the same from the
-landmarks of the level mask alone (before the landmark refiner) shows what the refiner adds.
+true values (detector-plane mm, as the phantom stores them) on the internal test split (``--split`` for another);
+the same from the landmarks of the level mask alone (before the landmark refiner) shows what the refiner adds.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ import numpy as np
 
 from apps.datastore import RadiographDatastore
 from apps.predict import build_pipeline
+from lib.errors import BadParameterError
 from lib.measurements import level_measurements
 from lib.pipeline_result import detector_spacing_mm
 
@@ -64,7 +65,10 @@ def run_pipeline_benchmark(args) -> dict:
     conf = {"model_dir": str(args.model_dir)} if getattr(args, "model_dir", None) else {}
     pipeline, settings = build_pipeline(conf, APP_DIR)
     store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True)
-    ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == "test_internal"]
+    split = getattr(args, "split", None) or "test_internal"
+    ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == split]
+    if not ids:
+        raise BadParameterError(f"no images of split {split!r} in {studies}")
     ids = ids[: getattr(args, "limit", None) or len(ids)]
     pipeline.run({"image": store.get_image_uri(ids[0])})  # loads both networks
     seconds, stages, canal, ratio, found = [], [], [], [], 0
@@ -83,6 +87,7 @@ def run_pipeline_benchmark(args) -> dict:
         mask_ratio += _errors(_mask_only_levels(data), truth, "torg_pavlov_ratio")
     return {
         "studies": str(studies),
+        "split": split,
         "images": len(ids),
         "cervical_spine_found": found,
         "seconds_per_image": {"median": round(statistics.median(seconds), 3),
