@@ -81,10 +81,11 @@ def run_pipeline_benchmark(args) -> dict:
         result = data["result"]
         found += int(bool(result.get("cervical_spine_found")))
         truth = _true_levels(store.get_image_info(image_id))
-        canal += _errors(_measured_levels(result), truth, "canal_diameter_mm")
-        ratio += _errors(_measured_levels(result), truth, "torg_pavlov_ratio")
-        mask_canal += _errors(_mask_only_levels(data), truth, "canal_diameter_mm")
-        mask_ratio += _errors(_mask_only_levels(data), truth, "torg_pavlov_ratio")
+        measured, mask_only = _measured_levels(result), _mask_only_levels(data)
+        canal += _errors(measured, truth, "canal_diameter_mm")
+        ratio += _errors(measured, truth, "torg_pavlov_ratio")
+        mask_canal += _errors(mask_only, truth, "canal_diameter_mm")
+        mask_ratio += _errors(mask_only, truth, "torg_pavlov_ratio")
     return {
         "studies": str(studies),
         "split": split,
