@@ -19,6 +19,7 @@ from monai.networks.nets import Regressor
 
 from lib.landmark_patches import PATCH_SIZE, POINTS, PointFrame, apply_offsets, body_axes, point_frames, \
     reference_line, sample_patch, line_offset
+from lib.networks import load_weights
 
 CHANNELS = (16, 32, 64, 96)
 OUTPUT_SCALE = 10.0  # network units per body depth, so targets are of order one
@@ -173,7 +174,4 @@ def load_refiner(path, device: str = "cpu") -> Optional[torch.nn.Module]:
 
     if not Path(path).is_file():
         return None
-    network = refiner_network().to(device)
-    checkpoint = torch.load(path, map_location=device)
-    network.load_state_dict(checkpoint.get("model", checkpoint))
-    return network.eval()
+    return load_weights(refiner_network().to(device), path, device).eval()

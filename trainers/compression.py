@@ -25,6 +25,7 @@ from lib.errors import BadInputError
 from lib.io import read_radiograph
 from lib.label_io import read_label_map
 from lib.model_card import PublishDecision, publish_if_better
+from lib.networks import load_weights
 from lib.splits import partition
 from lib.stats import auc, binary_metrics, select_threshold
 from trainers.plain import PlainTrainTask, cosine_schedule
@@ -144,9 +145,7 @@ class CompressionTrainer(PlainTrainTask):
         return auc(crops.targets, probabilities).get("value")
 
     def _probabilities(self, weights_path, crops: CropSet) -> np.ndarray:
-        network = self._network_factory().to(self._device)
-        checkpoint = torch.load(weights_path, map_location=self._device)
-        network.load_state_dict(checkpoint.get("model", checkpoint))
+        network = load_weights(self._network_factory().to(self._device), weights_path, self._device)
         return predict_widened(network, crops.crops, crops.context, device=self._device)
 
     def _score(self, weights_path, crops: CropSet) -> float:

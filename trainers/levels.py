@@ -30,6 +30,7 @@ from apps.datastore import image_id_of
 from lib.errors import BadInputError
 from lib.label_io import LEVEL_LABELS
 from lib.model_card import PublishDecision, publish_if_better
+from lib.networks import load_weights
 from lib.splits import partition
 from lib.transforms import (
     LEVELS_INPUT_SIZE,
@@ -139,8 +140,7 @@ class LevelsTrainer(BasicTrainTask):
 
     def _validate(self, context: Context, weights_path) -> float:
         """Mean validation Dice of ``weights_path`` on this run's validation images (same evaluator, same data)."""
-        checkpoint = torch.load(weights_path, map_location=context.device)
-        context.network.load_state_dict(checkpoint.get("model", checkpoint))
+        load_weights(context.network, weights_path, context.device)
         context.evaluator.run()
         return float(context.evaluator.state.metrics["val_mean_dice"])
 
