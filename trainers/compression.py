@@ -22,13 +22,11 @@ from lib.atomic import write_json_atomic
 from lib.compression import NETWORK_DESCRIPTION, predict_widened, train_epoch
 from lib.compression_data import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
 from lib.errors import BadInputError
-from lib.io import read_radiograph
-from lib.label_io import read_label_map
 from lib.model_card import PublishDecision, publish_if_better
 from lib.networks import load_weights
 from lib.splits import partition
 from lib.stats import auc, binary_metrics, select_threshold
-from trainers.plain import PlainTrainTask, cosine_schedule
+from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)
 
@@ -37,24 +35,12 @@ DEFAULTS = {"max_epochs": 12, "train_batch_size": 32, "learning_rate": 2e-3, "we
 
 
 def labelled_items(datastore) -> list[dict]:
-    """``[{"image", "label", "info", "split", "patient_id"}]`` for images with a final label and ``segments`` info."""
-    items = []
-    for image_id in datastore.list_images():
-        label_id = datastore.get_labels_by_image_id(image_id).get("final")
-        info = datastore.get_image_info(image_id) or {}
-        if label_id is None or not info.get("segments"):
-            continue
-        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
-                      "info": info, "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
-    return items
+    """``final_label_items`` of the images that also carry per-segment reference labels (``segments`` info)."""
+    return [item for item in final_label_items(datastore) if item["info"].get("segments")]
 
 
 def _cases(items: list[dict], max_pixels: int):
-    for number, item in enumerate(items, 1):
-        image = read_radiograph(item["image"], max_pixels=max_pixels)
-        mask = read_label_map(item["label"]).astype(np.uint8)
-        if number % 50 == 0:
-            logger.info("compression crops: %d / %d images", number, len(items))
+    for item, image, mask in read_final_labels(items, max_pixels, "compression crops"):
         yield image.pixels, mask, image.spacing_mm, item["info"]
 
 

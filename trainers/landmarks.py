@@ -19,14 +19,12 @@ import torch
 
 from lib.atomic import write_json_atomic
 from lib.errors import BadInputError
-from lib.io import read_radiograph
-from lib.label_io import read_label_map
 from lib.landmark_refiner import NETWORK_DESCRIPTION, PointSet, build_point_set, load_refiner, train_epoch, \
     validation_error
 from lib.landmarks import estimate_landmarks
 from lib.model_card import PublishDecision, publish_if_better
 from lib.splits import partition
-from trainers.plain import PlainTrainTask, cosine_schedule
+from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)
 
@@ -34,29 +32,12 @@ DEFAULTS = {"max_epochs": 25, "train_batch_size": 64, "learning_rate": 2e-3, "we
             "seed": 0}
 
 
-def labelled_items(datastore) -> list[dict]:
-    """``[{"image", "label", "split", "patient_id"}]`` for every image with a final level label."""
-    items = []
-    for image_id in datastore.list_images():
-        label_id = datastore.get_labels_by_image_id(image_id).get("final")
-        if label_id is None:
-            continue
-        info = datastore.get_image_info(image_id) or {}
-        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
-                      "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
-    return items
-
-
 def _cases(items: list[dict], max_pixels: int):
-    for number, item in enumerate(items, 1):
-        image = read_radiograph(item["image"], max_pixels=max_pixels)
-        mask = read_label_map(item["label"]).astype(np.uint8)
+    for item, image, mask in read_final_labels(items, max_pixels, "landmark points"):
         if mask.shape != image.pixels.shape:
             logger.warning("%s: label %s does not match the image %s; skipped", item["label"], mask.shape,
                            image.pixels.shape)
             continue
-        if number % 50 == 0:
-            logger.info("landmark points: %d / %d images", number, len(items))
         yield image.pixels, estimate_landmarks(mask, image.spacing_mm)
 
 
@@ -74,7 +55,7 @@ class LandmarksTrainer(PlainTrainTask):
         return self.fit(options, train, validation)
 
     def load_data(self, options: dict, datastore) -> tuple[PointSet, PointSet]:
-        train, validation = partition(labelled_items(datastore), float(options["val_split"]))
+        train, validation = partition(final_label_items(datastore), float(options["val_split"]))
         if not train:
             raise BadInputError("no training images: none has a final level label in a train split")
         sets = [build_point_set(_cases(items, self._max_pixels)) for items in (train, validation)]

@@ -1,4 +1,5 @@
-"""What the plain-loop trainers (compression, landmarks) share: their MONAI Label face and the cosine schedule.
+"""What the plain-loop trainers (compression, landmarks) share: their MONAI Label face, the cosine schedule, and
+the listing and reading of the datastore's final labels.
 
 Both train small networks on data cut once into memory, so they run their own loop instead of MONAI Label's
 Ignite workflow, and both publish through ``lib.model_card.publish_if_better``.
@@ -6,13 +7,21 @@ Ignite workflow, and both publish through ``lib.model_card.publish_if_better``.
 
 from __future__ import annotations
 
+import logging
 import math
 from pathlib import Path
+from typing import Iterator
 
+import numpy as np
 import torch
 from monailabel.interfaces.tasks.train import TrainTask
 
+from lib.io import read_radiograph
+from lib.label_io import read_label_map
 from lib.model_card import PublishDecision, read_card
+from lib.radiograph import Radiograph
+
+logger = logging.getLogger(__name__)
 
 
 class PlainTrainTask(TrainTask):
@@ -37,6 +46,29 @@ class PlainTrainTask(TrainTask):
     def options(self, request: dict | None) -> dict:
         """The defaults overridden by the request's values that are set."""
         return {**self._config, **{k: v for k, v in (request or {}).items() if v is not None}}
+
+
+def final_label_items(datastore) -> list[dict]:
+    """``[{"image", "label", "info", "split", "patient_id"}]`` for every image with a final level label."""
+    items = []
+    for image_id in datastore.list_images():
+        label_id = datastore.get_labels_by_image_id(image_id).get("final")
+        if label_id is None:
+            continue
+        info = datastore.get_image_info(image_id) or {}
+        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
+                      "info": info, "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
+    return items
+
+
+def read_final_labels(items: list[dict], max_pixels: int, what: str) -> Iterator[tuple[dict, Radiograph, np.ndarray]]:
+    """``(item, radiograph, uint8 label map)`` per item, read one at a time; progress logged every 50 images."""
+    for number, item in enumerate(items, 1):
+        image = read_radiograph(item["image"], max_pixels=max_pixels)
+        mask = read_label_map(item["label"]).astype(np.uint8)
+        if number % 50 == 0:
+            logger.info("%s: %d / %d images", what, number, len(items))
+        yield item, image, mask
 
 
 def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
