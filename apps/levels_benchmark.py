@@ -74,10 +74,8 @@ def server_peak_memory_mb(studies: Path, model_dir: str, image_ids: list[str]) -
 
     from apps.server_process import LiveServer
 
-    server = LiveServer(studies, conf={"model_dir": model_dir, "models": "levels", "skip_trainers": "true"},
-                        log_path=Path("/tmp") / "levels-benchmark-server.log")
-    try:
-        server.wait_ready()
+    conf = {"model_dir": model_dir, "models": "levels", "skip_trainers": "true"}
+    with LiveServer(studies, conf=conf, log_path=Path("/tmp") / "levels-benchmark-server.log") as server:
         client = MONAILabelClient(server.url)
         for image_id in image_ids:
             client.infer("levels", image_id, {})
@@ -88,8 +86,6 @@ def server_peak_memory_mb(studies: Path, model_dir: str, image_ids: list[str]) -
             status = Path(f"/proc/{children[0]}/status").read_text()
         line = next(row for row in status.splitlines() if row.startswith("VmHWM"))
         return round(int(line.split()[1]) / 1024, 1)
-    finally:
-        server.stop()
 
 
 def run_levels_benchmark(args) -> dict:

@@ -19,6 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from apps.orthanc import DEFAULT_HTTP_PORT, Orthanc
+from apps.server_process import LiveServer, free_port
 
 logger = logging.getLogger(__name__)
 
@@ -216,9 +217,7 @@ def save_viewer_screenshots(server_url: str, study: str, image_uid: str, overlay
 
 def demo_screenshots(orthanc: Orthanc, folder: Path, conf: dict[str, str], out: Path) -> int:
     """MONAI Label on Orthanc, the pipeline with write-back on one demo study, two OHIF screenshots; then stop."""
-    server = DicomwebServer(orthanc.dicomweb_url, folder, conf={"skip_trainers": "true", **conf})
-    try:
-        server.wait_ready()
+    with DicomwebServer(orthanc.dicomweb_url, folder, conf={"skip_trainers": "true", **conf}) as server:
         study, uid, _ = pick_demo_study(orthanc, server.url)
         before = _study_series(orthanc, study)
         result = _post_pipeline(server.url, uid, {"save_label": True})
@@ -228,35 +227,20 @@ def demo_screenshots(orthanc: Orthanc, folder: Path, conf: dict[str, str], out: 
         if overlay is None:
             raise RuntimeError(f"no overlay series was written back to study {study}; see {server.log_path}")
         save_viewer_screenshots(server.url, study, uid, overlay, out)
-    finally:
-        server.stop()
     return 0
 
 
-class DicomwebServer:
-    """MONAI Label on this app and a DICOMweb URL as its own process on a free loopback port (tests, screenshots)."""
+class DicomwebServer(LiveServer):
+    """MONAI Label on this app and a DICOMweb URL as its own process on a free loopback port (tests, screenshots).
+
+    Only the start differs from ``LiveServer`` (which serves a local folder through ``main.py serve``): the command,
+    the log beside the DICOMweb cache, a longer wait for the first ``/info/``.
+    """
+
+    ready_timeout_s = 180.0
 
     def __init__(self, studies_url: str, folder: Path, conf: dict[str, str] | None = None):
-        from apps.server_process import free_port
-
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = Path(folder) / f"monailabel-{self.port}.log"
-        self._log = open(self.log_path, "w")
-        env = dict(monailabel_env(Path(folder) / "cache"), MONAI_LABEL_SESSIONS="false")
-        self.process = subprocess.Popen(monailabel_command(studies_url, self.port, conf), cwd=APP_DIR,
-                                        stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-
-    def wait_ready(self, timeout_s: float = 180.0) -> dict:
-        from apps.server_process import LiveServer
-
-        return LiveServer.wait_ready(self, timeout_s)  # same polling of /info/, same attributes
-
-    def log_tail(self, chars: int = 4000) -> str:
-        self._log.flush()
-        return self.log_path.read_text()[-chars:]
-
-    def stop(self) -> None:
-        from apps.server_process import LiveServer
-
-        LiveServer.stop(self)
+        # Not LiveServer.__init__, which builds the local-folder command: everything after the start is shared.
+        port = free_port()
+        self._spawn(port, monailabel_command(studies_url, port, conf), Path(folder) / f"monailabel-{port}.log",
+                    monailabel_env(Path(folder) / "cache"))

@@ -22,21 +22,43 @@ def free_port() -> int:
 
 
 class LiveServer:
-    """``python main.py serve`` on a datastore folder; ``url`` once ``/info/`` answers."""
+    """``python main.py serve`` on a datastore folder; ``url`` once ``/info/`` answers.
+
+    As a context manager it waits for ``/info/`` (kept as ``info``) on entry and stops the server on exit, also when
+    it never came up.
+    """
+
+    ready_timeout_s = 120.0
 
     def __init__(self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(self.port)]
+        port = free_port()
+        command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(port)]
         for key, value in (conf or {}).items():
             command += ["--conf", key, value]
-        self.log_path = log_path or Path(studies).parent / f"server-{self.port}.log"
-        self._log = open(self.log_path, "w")
-        env = dict(os.environ, MONAI_LABEL_SESSIONS="false")
-        self.process = subprocess.Popen(command, cwd=APP_DIR, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=env, start_new_session=True)
+        self._spawn(port, command, log_path or Path(studies).parent / f"server-{port}.log", os.environ)
 
-    def wait_ready(self, timeout_s: float = 120.0) -> dict:
+    def _spawn(self, port: int, command: list[str], log_path: Path, env) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(log_path)
+        self.info: dict | None = None
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=APP_DIR, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=dict(env, MONAI_LABEL_SESSIONS="false"), start_new_session=True)
+
+    def __enter__(self) -> "LiveServer":
+        try:
+            self.info = self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout_s: float | None = None) -> dict:
+        timeout_s = self.ready_timeout_s if timeout_s is None else timeout_s
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:

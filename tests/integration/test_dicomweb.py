@@ -42,17 +42,16 @@ def stack(tmp_path_factory):
     model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port())
     # The server starts before Orthanc: it must come up anyway and say what is wrong.
-    server = DicomwebServer(orthanc.dicomweb_url, root, conf={"model_dir": str(model_dir), "skip_trainers": "true"})
+    conf = {"model_dir": str(model_dir), "skip_trainers": "true"}
     try:
-        info = server.wait_ready()
-        orthanc.start()
-        orthanc.upload_folder(studies)
-        for path in _odd_series(root):
-            orthanc.upload_file(path)
-        yield {"server": server, "orthanc": orthanc, "studies": studies, "info_while_down": info,
-               "client": MONAILabelClient(server.url)}
+        with DicomwebServer(orthanc.dicomweb_url, root, conf=conf) as server:
+            orthanc.start()
+            orthanc.upload_folder(studies)
+            for path in _odd_series(root):
+                orthanc.upload_file(path)
+            yield {"server": server, "orthanc": orthanc, "studies": studies, "info_while_down": server.info,
+                   "client": MONAILabelClient(server.url)}
     finally:
-        server.stop()
         orthanc.stop()
 
 

@@ -65,13 +65,9 @@ def loop(tmp_path_factory):
     model_dir.mkdir()
     _poor_weights(model_dir / "levels.pt")
     _previous_run_checkpoint(model_dir)
-    server = LiveServer(studies, conf={"model_dir": str(model_dir), "models": "levels"})
-    try:
-        server.wait_ready()
+    with LiveServer(studies, conf={"model_dir": str(model_dir), "models": "levels"}) as server:
         yield {"server": server, "client": MONAILabelClient(server.url), "truth": truth, "model_dir": model_dir,
                "studies": studies}
-    finally:
-        server.stop()
 
 
 def _post_when_free(url: str, timeout_s: float = 120) -> dict:

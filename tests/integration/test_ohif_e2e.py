@@ -39,12 +39,11 @@ def stack(tmp_path_factory):
     model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port()).start()
     orthanc.upload_folder(studies)
-    server = DicomwebServer(orthanc.dicomweb_url, root, conf={"model_dir": str(model_dir), "skip_trainers": "true"})
+    conf = {"model_dir": str(model_dir), "skip_trainers": "true"}
     try:
-        server.wait_ready()
-        yield {"server": server, "orthanc": orthanc, "root": root}
+        with DicomwebServer(orthanc.dicomweb_url, root, conf=conf) as server:
+            yield {"server": server, "orthanc": orthanc, "root": root}
     finally:
-        server.stop()
         orthanc.stop()
 
 

@@ -23,12 +23,8 @@ def server(tmp_path_factory):
     studies = make_cohort(root / "studies", patients=2, seed=5, workers=1)
     # Freshly initialised weights: enough to serve; such a levels model finds no spine on most films.
     model_dir = untrained_model_dir(root / "model")
-    live = LiveServer(studies, conf={"model_dir": str(model_dir), "skip_trainers": "true"})
-    try:
-        live.wait_ready()
+    with LiveServer(studies, conf={"model_dir": str(model_dir), "skip_trainers": "true"}) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture

@@ -17,12 +17,8 @@ from tests.dicom_factory import make_dx, pydicom_data_file, save
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     studies = tmp_path_factory.mktemp("studies")
-    live = LiveServer(studies)
-    try:
-        live.wait_ready()
+    with LiveServer(studies) as live:
         yield live
-    finally:
-        live.stop()
 
 
 @pytest.fixture
