@@ -6,13 +6,13 @@ pipeline infer task is called in process, so the command and the server give the
 
 from __future__ import annotations
 
+import csv
 import dataclasses
+import io
 import logging
-import time
 from pathlib import Path
 from typing import Iterable, Optional
 
-import numpy as np
 from tqdm import tqdm
 
 from apps.datastore import RADIOGRAPH_EXTENSIONS, RadiographDatastore, image_id_of
@@ -135,27 +135,9 @@ def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
 
 
 def write_csv(path, header: list, rows: list) -> None:
-    lines = [",".join(header)] + [",".join(_csv_cell(v) for v in row) for row in rows]
-    write_text_atomic("\n".join(lines) + "\n", path)
-
-
-def _csv_cell(value: str) -> str:
-    text = str(value)
-    return f'"{text.replace(chr(34), chr(34) * 2)}"' if any(c in text for c in ',"\n') else text
-
-
-def benchmark_pipeline(pipeline, files: Iterable, repeats: int = 3) -> dict:
-    """Wall time of ``pipeline.run`` per radiograph (best of ``repeats``, after one warm-up), in ms."""
-    files = radiograph_files(files)
-    pipeline.run({"image": str(files[0])})  # loads the networks
-    best, stages = [], []
-    for path in files:
-        times = []
-        for _ in range(repeats):
-            started = time.perf_counter()
-            data = pipeline.run({"image": str(path)})
-            times.append(1000.0 * (time.perf_counter() - started))
-        best.append(min(times))
-        stages.append(data["timings_ms"])
-    return {"images": len(files), "median_ms": round(float(np.median(best)), 1), "max_ms": round(max(best), 1),
-            "spine_found": sum("measurements" in s for s in stages)}
+    """A CSV (header, then rows; cells quoted only where needed), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomic(buffer.getvalue(), path)
