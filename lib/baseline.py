@@ -16,8 +16,8 @@ from typing import Mapping, Optional, Sequence
 import numpy as np
 
 from lib.errors import BadInputError
-from lib.label_io import SEGMENTS, segment_bodies
-from lib.measurements import CANAL_RELATIVE_STENOSIS_MM, TORG_PAVLOV_STENOSIS, all_measurements
+from lib.label_io import segment_bodies
+from lib.measurements import CANAL_RELATIVE_STENOSIS_MM, TORG_PAVLOV_STENOSIS
 
 FEATURES = ("canal_min_mm", "canal_upper_mm", "canal_lower_mm", "torg_pavlov_min", "disc_height_anterior_mm",
             "disc_height_middle_mm", "disc_height_posterior_mm", "listhesis_pct", "segmental_angle_deg")
@@ -42,17 +42,6 @@ def segment_features(level_rows: Mapping[str, Mapping], disc_row: Optional[Mappi
     }
     out.update({k: _value(disc_row, k) for k in FEATURES[4:]})
     return out
-
-
-def features_from_measurements(measurements: Mapping) -> dict:
-    """``{segment: features}`` from ``lib.measurements.all_measurements`` output."""
-    levels, discs = measurements.get("levels", {}), measurements.get("segments", {})
-    return {s: segment_features(levels, discs.get(s), s) for s in SEGMENTS}
-
-
-def features_from_landmarks(landmarks: Mapping, spacing_mm: Optional[Sequence[float]]) -> dict:
-    """``{segment: features}`` from landmarks (e.g. the phantom's ground truth); spacing in detector mm."""
-    return features_from_measurements(all_measurements(landmarks, spacing_mm))
 
 
 def features_from_pipeline(result: Mapping) -> dict:

@@ -77,7 +77,3 @@ def true_measurements(spec: PatientSpec) -> dict:
     result = all_measurements(marks, (spec.spacing_mm, spec.spacing_mm))
     result["spacing_convention"] = "imager (film size; divide mm by the magnification for true size)"
     return result
-
-
-def segments_evaluable(spec: PatientSpec) -> Dict[str, bool]:
-    return {s: bool(spec.segments[s]["evaluable"]) for s in SEGMENTS}
