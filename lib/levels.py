@@ -17,7 +17,7 @@ import numpy as np
 
 from lib.errors import BadInputError
 from lib.label_io import LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
-from lib.level_blobs import Component, components, merge_fragments  # noqa: F401  (Component re-exported)
+from lib.level_blobs import components, merge_fragments
 
 logger = logging.getLogger(__name__)
 

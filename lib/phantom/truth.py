@@ -11,7 +11,7 @@ from typing import Dict, List
 
 import numpy as np
 
-from lib.measurements import CORNERS, LEVELS, SEGMENTS, all_measurements
+from lib.measurements import CORNERS, LEVELS, all_measurements
 from lib.phantom.patient import PatientSpec
 from lib.phantom.raster import fill_polygon
 from lib.phantom.scene_bones import dens_outline, pathology_bones
