@@ -7,27 +7,24 @@ its direct base class). ``python main.py --help`` lists the commands; each is a 
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
-# MONAI Label puts the app directory on sys.path before loading this file; the command line needs the same.
-APP_DIR = os.path.dirname(os.path.realpath(__file__))
-if APP_DIR not in sys.path:
-    sys.path.insert(0, APP_DIR)
+# No sys.path patching: MONAI Label puts the app folder on sys.path before loading this file, and
+# ``python main.py`` puts the script's folder there itself.
+from monailabel.config import settings as ml_settings
+from monailabel.interfaces.app import MONAILabelApp
+from monailabel.tasks.activelearning.first import First
+from monailabel.tasks.activelearning.random import Random
 
-from monailabel.config import settings as ml_settings  # noqa: E402
-from monailabel.interfaces.app import MONAILabelApp  # noqa: E402
-from monailabel.tasks.activelearning.first import First  # noqa: E402
-from monailabel.tasks.activelearning.random import Random  # noqa: E402
-
-import apps  # noqa: E402,F401  (eager: only lib/ is reloaded when MONAI Label rebuilds the app)
-import infers  # noqa: E402,F401
-import trainers  # noqa: E402,F401
-from apps.datastore import RadiographDatastore  # noqa: E402
-from apps.registry import build_models  # noqa: E402
-from lib.label_io import LEVEL_LABELS  # noqa: E402
-from lib.settings import parse_settings  # noqa: E402
-from lib.version import APP_VERSION  # noqa: E402
+# Eager: only lib/ is reloaded when MONAI Label rebuilds the app.
+import apps  # noqa: F401
+import infers  # noqa: F401
+import trainers  # noqa: F401
+from apps.datastores.local import RadiographDatastore
+from apps.models.registry import build_models
+from lib.anatomy.names import LEVEL_LABELS
+from lib.core.settings import parse_settings
+from lib.core.version import APP_VERSION
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +53,7 @@ class CervicalCordApp(MONAILabelApp):
 
     def init_datastore(self):
         if self.studies.startswith(("http://", "https://")):
-            from apps.dicomweb import make_datastore
+            from apps.datastores.dicomweb import make_datastore
 
             self.studies = self.studies.rstrip("/")
             return make_datastore(self.studies, max_image_pixels=self.settings.max_image_pixels)
@@ -89,6 +86,6 @@ class CervicalCordApp(MONAILabelApp):
 
 
 if __name__ == "__main__":
-    from apps.cli import main
+    from apps.cli.main import main
 
     sys.exit(main(sys.argv[1:]))

@@ -16,13 +16,14 @@ from typing import Callable
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from infers.weighted import WeightedInferTask
-from lib.compression import classify_crops
-from lib.compression_data import segment_crops
-from lib.explain import gradcam_crops, heatmap_peak
-from lib.geometry import NotEvaluable
-from lib.io import read_radiograph
-from lib.label_io import LEVEL_LABELS, SEGMENTS, write_label_map
+from infers.base import WeightedInferTask
+from lib.models.classifier import classify_crops
+from lib.models.crops import segment_crops
+from lib.models.gradcam import gradcam_crops, heatmap_peak
+from lib.anatomy.geometry import NotEvaluable
+from lib.io.reader import read_radiograph
+from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
+from lib.io.labels import write_label_map
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """Levels infer task: C2-C7 bodies and the spinal canal as a label map on the radiograph's own pixels.
 
 SEGMENTATION-typed so Slicer and OHIF list it. The network sees the letterboxed radiograph; class probabilities
-are brought back to full resolution before the arg-max, then ``lib.levels`` enforces anatomical order.
+are brought back to full resolution before the arg-max, then ``lib.anatomy.levels`` enforces anatomical order.
 The result is a ``W x H x 1`` NRRD with the radiograph's spacing, so it overlays the image in Slicer.
 """
 
@@ -16,11 +16,12 @@ import torch
 from monai.inferers import SimpleInferer
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from lib.label_io import LEVEL_LABELS, write_label_map
-from lib.levels import clean_levels, segment_status
-from lib.model_card import model_version
-from infers.weighted import WeightedInferTask
-from lib.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
+from lib.anatomy.names import LEVEL_LABELS
+from lib.io.labels import write_label_map
+from lib.anatomy.levels import clean_levels, segment_status
+from lib.models.cards import model_version
+from infers.base import WeightedInferTask
+from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 
 logger = logging.getLogger(__name__)
 

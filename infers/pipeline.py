@@ -3,7 +3,7 @@
 SEGMENTATION-typed because Slicer and OHIF list only segmentation models. The radiograph is read once; the
 levels task runs in memory on those pixels (its network cache and weight reloading are reused); nothing calls
 the compression network when no lateral cervical spine is found. Output: the level label map with each positive
-segment painted as its own label value (``lib.pipeline_result``), a Grad-CAM heatmap file (uint8 0-255, same
+segment painted as its own label value (``lib.results.pipeline``), a Grad-CAM heatmap file (uint8 0-255, same
 ``W x H x 1`` geometry) whose path is in the JSON, and the JSON itself.
 """
 
@@ -18,23 +18,23 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from apps.http_errors import http_error
-from lib.compression import classify_crops
-from lib.compression_data import COMPRESSION_INPUT_SIZE, normalise_crop
-from lib.errors import AppError, BadInputError, ModelNotReadyError
-from lib.explain import gradcam_crops, heatmap_peak
-from lib.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
-from lib.io import read_radiograph
-from lib.label_io import write_label_map
-from lib.heatmap_json import heatmap_to_json
-from lib.landmark_refiner import refine_landmarks
-from lib.landmarks import estimate_landmarks
-from lib.levels import segment_status
-from lib.measurements import all_measurements
-from lib.model_card import model_version
-from lib.pipeline_result import (PIPELINE_LABELS, assemble_result, detector_spacing_mm, label_names_present,
+from lib.core.http import http_error
+from lib.models.classifier import classify_crops
+from lib.models.crops import COMPRESSION_INPUT_SIZE, normalise_crop
+from lib.core.errors import AppError, BadInputError, ModelNotReadyError
+from lib.models.gradcam import gradcam_crops, heatmap_peak
+from lib.anatomy.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
+from lib.io.reader import read_radiograph
+from lib.io.labels import write_label_map
+from lib.results.heatmap import heatmap_to_json
+from lib.models.refiner import refine_landmarks
+from lib.anatomy.landmarks import estimate_landmarks
+from lib.anatomy.levels import segment_status
+from lib.anatomy.measurements import all_measurements
+from lib.models.cards import model_version
+from lib.results.pipeline import (PIPELINE_LABELS, CompressionCalls, Measured, assemble_result, detector_spacing_mm, label_names_present,
                                  mark_positive_segments)
-from lib.transforms import LoadRadiographd
+from lib.models.transforms import LoadRadiographd
 
 logger = logging.getLogger(__name__)
 
@@ -43,8 +43,8 @@ class PipelineInfer(BasicInferTask):
     """Levels, measurements and per-segment cord compression with Grad-CAM for one lateral cervical radiograph.
 
     levels: the ``LevelsInfer`` task; compression: an object with ``load_network(device)`` and ``threshold()``
-    (``apps.compression.CompressionModel``) or None when that model is not available; landmarks: an object with
-    ``load_network(device)`` (``apps.landmarks.LandmarksModel``) or None; cards: model name -> card path, read on
+    (``apps.models.compression.CompressionModel``) or None when that model is not available; landmarks: an object with
+    ``load_network(device)`` (``apps.models.landmarks.LandmarksModel``) or None; cards: model name -> card path, read on
     every request so a retrained model's version is the one reported.
     """
 
@@ -105,7 +105,7 @@ class PipelineInfer(BasicInferTask):
                "spacing_mm": image.spacing_mm, "timings_ms": {"levels": _ms(started)}}
         versions = {name: model_version(card) for name, card in self.cards.items()}
         if not report.is_cervical_spine:
-            out["result"] = assemble_result(summary, {}, None, {}, {}, None, versions, radiograph)
+            out["result"] = assemble_result(summary, {}, radiograph, versions)
             return out
         out["mask_landmarks"] = estimate_landmarks(label, image.spacing_mm, report)
         landmarks, landmark_source = self._refine(image.pixels, out["mask_landmarks"], device)
@@ -122,8 +122,8 @@ class PipelineInfer(BasicInferTask):
         out["pred"] = mark_positive_segments(label, landmarks, positives)
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
-            summary, segment_status(report.found), measurements, probabilities, peaks, threshold, versions,
-            radiograph, compression_reason=why_not, spacing_note=note, landmark_source=landmark_source)
+            summary, segment_status(report.found), radiograph, versions,
+            Measured(measurements, note, landmark_source), CompressionCalls(probabilities, peaks, threshold, why_not))
         out["timings_ms"]["total"] = _ms(started)
         return out
 
@@ -147,7 +147,7 @@ class PipelineInfer(BasicInferTask):
     def _compression(self, out: dict, pixels: np.ndarray, located: dict, device: str) -> tuple:
         """(probabilities, heatmap peaks, threshold, reason none were computed); fills ``out["heatmap"]``.
 
-        located: ``lib.geometry.locate_segments`` output. Crops are made as ``lib.compression_data.segment_crops``
+        located: ``lib.anatomy.geometry.locate_segments`` output. Crops are made as ``lib.models.crops.segment_crops``
         makes them (resampled to the network input, standardised), but from the landmarks already fitted here:
         ``segment_crops`` would clean the levels and fit the landmarks again (about 80 ms per radiograph).
         """

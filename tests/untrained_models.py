@@ -6,9 +6,9 @@ from pathlib import Path
 
 import torch
 
-from lib.compression import compression_network
-from lib.landmark_refiner import refiner_network
-from lib.networks import levels_network
+from lib.models.classifier import compression_network
+from lib.models.refiner import refiner_network
+from lib.models.networks import levels_network
 
 
 def untrained_model_dir(folder: Path, seed: int = 0) -> Path:

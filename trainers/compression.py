@@ -5,7 +5,7 @@ crops; the datastore's ``split`` decides train and validation (test splits are n
 once into memory (float16, with extra context for the localisation-error augmentation), so an epoch costs only
 the network. The weights of the best validation-AUC epoch become the candidate; the operating threshold is
 chosen on validation; the candidate replaces the served model only if its validation AUC is higher
-(``lib.model_card.publish_if_better``), so an interrupted or worse run never changes what is served.
+(``lib.models.cards.publish_if_better``), so an interrupted or worse run never changes what is served.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib.atomic import write_json_atomic
-from lib.compression import NETWORK_DESCRIPTION, predict_widened, train_epoch
-from lib.compression_data import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
-from lib.errors import BadInputError
-from lib.model_card import PublishDecision, publish_if_better
-from lib.networks import load_weights
-from lib.splits import partition
-from lib.stats import auc, binary_metrics, select_threshold
+from lib.core.atomic import write_json_atomic
+from lib.models.classifier import NETWORK_DESCRIPTION, predict_widened, train_epoch
+from lib.models.crops import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
+from lib.core.errors import BadInputError
+from lib.models.cards import PublishDecision, publish_if_better
+from lib.models.networks import load_weights
+from lib.models.splits import partition
+from lib.evaluation.stats import auc, binary_metrics, select_threshold
 from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)

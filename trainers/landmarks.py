@@ -1,10 +1,10 @@
 """Landmark refiner train task: reference landmarks from the final level labels, a plain loop, publish only if better.
 
-Every image with a final level label gives up to three points per vertebra (``lib.landmark_patches.POINTS``); their
-reference positions are ``lib.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline makes on
+Every image with a final level label gives up to three points per vertebra (``lib.models.patches.POINTS``); their
+reference positions are ``lib.anatomy.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline makes on
 a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's ``split``
 decides train and validation (test splits are never read). The candidate replaces the served weights only if its
-error on the same fixed validation displacements is lower (``lib.model_card.publish_if_better``).
+error on the same fixed validation displacements is lower (``lib.models.cards.publish_if_better``).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from lib.atomic import write_json_atomic
-from lib.errors import BadInputError
-from lib.landmark_refiner import NETWORK_DESCRIPTION, PointSet, build_point_set, load_refiner, train_epoch, \
+from lib.core.atomic import write_json_atomic
+from lib.core.errors import BadInputError
+from lib.models.refiner import NETWORK_DESCRIPTION, PointSet, build_point_set, load_refiner, train_epoch, \
     validation_error
-from lib.landmarks import estimate_landmarks
-from lib.model_card import PublishDecision, publish_if_better
-from lib.splits import partition
+from lib.anatomy.landmarks import estimate_landmarks
+from lib.models.cards import PublishDecision, publish_if_better
+from lib.models.splits import partition
 from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)

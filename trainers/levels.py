@@ -26,13 +26,13 @@ from monai.transforms import (
 )
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
-from apps.datastore import image_id_of
-from lib.errors import BadInputError
-from lib.label_io import LEVEL_LABELS
-from lib.model_card import PublishDecision, publish_if_better
-from lib.networks import load_weights
-from lib.splits import partition
-from lib.transforms import (
+from lib.io.reader import image_id_of
+from lib.core.errors import BadInputError
+from lib.anatomy.names import LEVEL_LABELS
+from lib.models.cards import PublishDecision, publish_if_better
+from lib.models.networks import load_weights
+from lib.models.splits import partition
+from lib.models.transforms import (
     LEVELS_INPUT_SIZE,
     Letterboxd,
     LoadLevelLabeld,

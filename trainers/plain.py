@@ -2,7 +2,7 @@
 the listing and reading of the datastore's final labels.
 
 Both train small networks on data cut once into memory, so they run their own loop instead of MONAI Label's
-Ignite workflow, and both publish through ``lib.model_card.publish_if_better``.
+Ignite workflow, and both publish through ``lib.models.cards.publish_if_better``.
 """
 
 from __future__ import annotations
@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from monailabel.interfaces.tasks.train import TrainTask
 
-from lib.io import read_radiograph
-from lib.label_io import read_label_map
-from lib.model_card import PublishDecision, read_card
-from lib.radiograph import Radiograph
+from lib.io.reader import read_radiograph
+from lib.io.labels import read_label_map
+from lib.models.cards import PublishDecision, read_card
+from lib.io.radiograph import Radiograph
 
 logger = logging.getLogger(__name__)
 

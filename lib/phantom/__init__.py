@@ -3,7 +3,7 @@
 Public API (pure python/numpy, no MONAI Label imports):
 ``PhantomConfig``, ``GroupSpec``, ``CENTRES``, ``CentreProfile``, ``cohort_config``, ``protocol_config``,
 ``demo_config``, ``generate_patient``, ``label_record``, ``write_cohort``, ``write_protocol``.
-The benchmark lives in ``lib.phantom.benchmark.run_benchmark``.
+The benchmark lives in ``apps.cli.benchmarks.phantom.run_benchmark``.
 """
 
 from lib.phantom.case import PhantomCase, generate_patient

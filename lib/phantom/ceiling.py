@@ -11,7 +11,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 from scipy.stats import rankdata
 
-from lib.measurements import SEGMENTS
+from lib.anatomy.names import SEGMENTS
 
 FEATURES = ("visible_narrowing_mm", "canal_at_disc_mm", "osteophyte_mm", "opll_mm", "listhesis_mm",
             "disc_height_loss_mm")

@@ -18,8 +18,8 @@ from typing import Iterable, List, Optional
 
 from tqdm import tqdm
 
-from lib.errors import BadParameterError
-from lib.label_io import write_label_map
+from lib.core.errors import BadParameterError
+from lib.io.labels import write_label_map
 from lib.phantom.case import generate_patient
 from lib.phantom.ceiling import ceiling
 from lib.phantom.config import PhantomConfig, protocol_config

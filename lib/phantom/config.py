@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from lib.errors import BadParameterError
-from lib.measurements import SEGMENTS
+from lib.core.errors import BadParameterError
+from lib.anatomy.names import SEGMENTS
 from lib.phantom.centres import CENTRES
 
 # Relative compression frequency per segment: C5/6 most often, C2/3 least (typical of degenerative myelopathy).

@@ -16,7 +16,7 @@ from typing import Dict
 import numpy as np
 from scipy.special import ndtri
 
-from lib.measurements import SEGMENTS
+from lib.anatomy.names import SEGMENTS
 
 # Cord AP diameter about 8.8 mm at C2, 8.7 at C4, 7.4 at C7 (clinical.md), interpolated to the disc levels.
 CORD_DIAMETER_MM = {"C2/3": 8.7, "C3/4": 8.6, "C4/5": 8.4, "C5/6": 8.0, "C6/7": 7.6}

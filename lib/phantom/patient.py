@@ -12,7 +12,7 @@ from typing import Dict, Tuple
 
 import numpy as np
 
-from lib.measurements import SEGMENTS
+from lib.anatomy.names import SEGMENTS
 from lib.phantom.anatomy import BODY_LEVELS, DISC_MM, Spine, build_spine
 from lib.phantom.centres import CENTRES, CURVATURES, CentreProfile
 from lib.phantom.config import PhantomConfig

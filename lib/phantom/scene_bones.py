@@ -13,7 +13,7 @@ from typing import List, Optional, Tuple
 
 import numpy as np
 
-from lib.measurements import SEGMENTS
+from lib.anatomy.names import SEGMENTS
 from lib.phantom.anatomy import BODY_LEVELS, Body
 from lib.phantom.patient import PatientSpec
 

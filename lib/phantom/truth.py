@@ -11,7 +11,8 @@ from typing import Dict, List
 
 import numpy as np
 
-from lib.measurements import CORNERS, LEVELS, all_measurements
+from lib.anatomy.measurements import all_measurements
+from lib.anatomy.names import CORNERS, VERTEBRAE
 from lib.phantom.patient import PatientSpec
 from lib.phantom.raster import fill_polygon
 from lib.phantom.scene_bones import dens_outline, pathology_bones
@@ -20,7 +21,7 @@ LABELS = {"C2": 1, "C3": 2, "C4": 3, "C5": 4, "C6": 5, "C7": 6, "spinal_canal": 
 BODY_ORDER = ("anterior_superior", "anterior_inferior", "posterior_inferior", "posterior_superior")
 
 
-def landmarks_px(spec: PatientSpec, levels=LEVELS) -> Dict[str, Dict[str, List[float]]]:
+def landmarks_px(spec: PatientSpec, levels=VERTEBRAE) -> Dict[str, Dict[str, List[float]]]:
     """``{level: {corner or "spinolaminar": [x, y]}}`` in pixel coordinates (x = column, y = row)."""
     out = {}
     for level in levels:
@@ -47,7 +48,7 @@ def level_mask(spec: PatientSpec) -> np.ndarray:
     """uint8 [rows, cols]: C2..C7 bodies 1..6 (annotated levels only), spinal canal 7 from C2 to the lowest one."""
     shape = spec.shape_px
     mask = np.zeros(shape, dtype=np.uint8)
-    levels = [lv for lv in LEVELS if lv in spec.annotated_levels]
+    levels = [lv for lv in VERTEBRAE if lv in spec.annotated_levels]
     if len(levels) >= 2:
         canal = fill_polygon(_canal_outline(spec, levels), shape)
         for bone in pathology_bones(spec):  # osteophytes and OPLL are bone inside the bony canal outline
@@ -72,8 +73,8 @@ def segment_truth(spec: PatientSpec) -> Dict[str, dict]:
 
 
 def true_measurements(spec: PatientSpec) -> dict:
-    """``lib.measurements.all_measurements`` on the annotated levels' true landmarks, detector (film) spacing."""
-    marks = landmarks_px(spec, [lv for lv in LEVELS if lv in spec.annotated_levels])
+    """``lib.anatomy.measurements.all_measurements`` on the annotated levels' true landmarks, detector (film) spacing."""
+    marks = landmarks_px(spec, [lv for lv in VERTEBRAE if lv in spec.annotated_levels])
     result = all_measurements(marks, (spec.spacing_mm, spec.spacing_mm))
     result["spacing_convention"] = "imager (film size; divide mm by the magnification for true size)"
     return result

@@ -12,13 +12,14 @@ import pytest
 import torch
 from fastapi import HTTPException
 
-from apps.cohort import make_cohort
-from apps.compression import CompressionModel
-from apps.datastore import RadiographDatastore
-from lib.label_io import SEGMENTS, read_label_map
-from lib.levels import clean_levels
-from lib.model_card import read_card
-from lib.settings import parse_settings
+from apps.cli.phantom import make_cohort
+from apps.models.compression import CompressionModel
+from apps.datastores.local import RadiographDatastore
+from lib.anatomy.names import SEGMENTS
+from lib.io.labels import read_label_map
+from lib.anatomy.levels import clean_levels
+from lib.models.cards import read_card
+from lib.core.settings import parse_settings
 from trainers.compression import CompressionTrainer
 
 APP_DIR = str(Path(__file__).resolve().parents[2])

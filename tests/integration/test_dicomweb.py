@@ -16,12 +16,13 @@ from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 from pydicom.uid import generate_uid
 
-from apps.cohort import make_cohort
-from apps.ohif_demo import DicomwebServer
-from apps.orthanc import Orthanc
-from apps.server_process import free_port
-from lib.dicom_export import read_seg
-from lib.label_io import LEVEL_LABELS, read_label_map, write_label_map
+from apps.cli.phantom import make_cohort
+from apps.ops.ohif import DicomwebServer
+from apps.ops.orthanc import Orthanc
+from apps.ops.server_process import free_port
+from lib.io.dicom_export import read_seg
+from lib.anatomy.names import LEVEL_LABELS
+from lib.io.labels import read_label_map, write_label_map
 from tests.dicom_factory import make_dx, pydicom_data_file, save
 from tests.untrained_models import untrained_model_dir
 

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from apps.cohort import make_cohort
-from apps.datastore import RadiographDatastore
-from apps.landmarks import LandmarksModel
-from apps.registry import build_models
-from lib.model_card import read_card
-from lib.settings import parse_settings
+from apps.cli.phantom import make_cohort
+from apps.datastores.local import RadiographDatastore
+from apps.models.landmarks import LandmarksModel
+from apps.models.registry import build_models
+from lib.models.cards import read_card
+from lib.core.settings import parse_settings
 from trainers.landmarks import LandmarksTrainer
 
 APP_DIR = Path(__file__).resolve().parents[2]

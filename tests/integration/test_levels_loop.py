@@ -18,10 +18,11 @@ import torch
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
-from apps.cohort import make_cohort
-from apps.server_process import LiveServer
-from lib.label_io import LEVEL_LABELS, read_label_map, write_label_map
-from lib.networks import levels_network
+from apps.cli.phantom import make_cohort
+from apps.ops.server_process import LiveServer
+from lib.anatomy.names import LEVEL_LABELS
+from lib.io.labels import read_label_map, write_label_map
+from lib.models.networks import levels_network
 from tests.dicom_factory import pydicom_data_file
 
 UNLABELLED = ("phantom_3_0001", "phantom_3_0002", "phantom_3_0003")
@@ -58,7 +59,7 @@ def loop(tmp_path_factory):
         truth[image_id] = read_label_map(label_file)
         label_file.unlink()
     (studies / "datastore_v2.json").unlink()  # re-indexed at start-up without the removed labels
-    from apps.cohort import index_cohort
+    from apps.cli.phantom import index_cohort
 
     index_cohort(studies)
     model_dir = root / "model"

@@ -18,10 +18,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.cohort import make_cohort
-from apps.ohif_demo import DicomwebServer
-from apps.orthanc import Orthanc
-from apps.server_process import free_port
+from apps.cli.phantom import make_cohort
+from apps.ops.ohif import DicomwebServer
+from apps.ops.orthanc import Orthanc
+from apps.ops.server_process import free_port
 from tests.untrained_models import untrained_model_dir
 
 CHROMIUM = "/usr/bin/chromium"

@@ -9,10 +9,10 @@ import pytest
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
-from apps.cohort import make_cohort
-from apps.server_process import LiveServer
-from lib.label_io import read_label_map
-from lib.pipeline_result import NO_SPINE
+from apps.cli.phantom import make_cohort
+from apps.ops.server_process import LiveServer
+from lib.io.labels import read_label_map
+from lib.results.pipeline import NO_SPINE
 from tests.dicom_factory import pydicom_data_file
 from tests.untrained_models import untrained_model_dir
 

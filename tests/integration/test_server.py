@@ -10,7 +10,7 @@ import pytest
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
-from apps.server_process import LiveServer
+from apps.ops.server_process import LiveServer
 from tests.dicom_factory import make_dx, pydicom_data_file, save
 
 

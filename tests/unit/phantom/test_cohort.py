@@ -7,7 +7,7 @@ import numpy as np
 import pydicom
 import pytest
 
-from lib.errors import BadParameterError
+from lib.core.errors import BadParameterError
 from lib.phantom import cohort_config, generate_patient, label_record, write_cohort
 from lib.phantom import cohort as cohort_module
 

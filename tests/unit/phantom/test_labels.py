@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lib.errors import BadParameterError
-from lib.measurements import SEGMENTS
+from lib.core.errors import BadParameterError
+from lib.anatomy.names import SEGMENTS
 from lib.phantom import PhantomConfig, GroupSpec, cohort_config, label_record
 
 

@@ -6,7 +6,7 @@ import json
 import numpy as np
 from scipy import ndimage
 
-from lib.measurements import all_measurements
+from lib.anatomy.measurements import all_measurements
 from lib.phantom.scene import line_integral
 from lib.phantom.truth import LABELS
 

@@ -1,0 +1,144 @@
+"""``python main.py predict``: the pipeline without a server, on files, folders or a datastore split.
+
+Models come from the registry with the parsed settings (``--conf model_dir`` points at other weights), and the
+pipeline infer task is called in process, so the command and the server give the same answer for one image.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import logging
+from pathlib import Path
+from typing import Iterable, Optional
+
+from tqdm import tqdm
+
+from apps.datastores.local import RadiographDatastore
+from lib.io.reader import RADIOGRAPH_EXTENSIONS, image_id_of
+from apps.models.registry import build_models
+from lib.core.atomic import write_json_atomic, write_text_atomic
+from lib.models.crops import segment_targets
+from lib.core.errors import AppError, BadParameterError
+from lib.anatomy.names import SEGMENTS
+from lib.results.overlay import segment_texts, write_overlay
+from lib.results.pipeline import segment_anchor_xy
+from lib.core.settings import Settings, parse_settings
+
+logger = logging.getLogger(__name__)
+
+
+def build_pipeline(conf: dict, app_dir) -> tuple:
+    """(pipeline infer task, settings) from ``--conf`` strings; only the pipeline (and what it joins) is built."""
+    settings = dataclasses.replace(parse_settings(conf), models=("pipeline",))
+    return build_models(settings, str(app_dir))["pipeline"].infer, settings
+
+
+def radiograph_files(inputs: Iterable) -> list:
+    """Files named, plus the radiographs in named folders (sorted, not recursive)."""
+    out = []
+    for item in map(Path, inputs):
+        if item.is_dir():
+            out += sorted({p for pattern in RADIOGRAPH_EXTENSIONS for p in item.glob(pattern)})
+        else:
+            out.append(item)
+    return out
+
+
+def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
+    """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd`` and
+    (when compression was assessed) ``<name>_heatmap.nrrd``. Returns the result JSON."""
+    from infers.pipeline import write_outputs
+
+    name = image_id_of(image_path)
+    data = pipeline.run({"image": str(image_path)})
+    result = write_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
+    result["label_file"] = str(out_dir / f"{name}_labels.nrrd")
+    write_json_atomic(result, out_dir / f"{name}.json")
+    anchors = {s: segment_anchor_xy(data["landmarks"], s) for s in SEGMENTS}
+    write_overlay(out_dir / f"{name}_overlay.png", data["pixels"], data["pred"], data["heatmap"],
+                  segment_texts(result, {s: a for s, a in anchors.items() if a}), title=f"{name}: {result['result']}")
+    return result
+
+
+def predict_files(pipeline, inputs: Iterable, out_dir, progress: bool = True) -> list:
+    """``[(path, result JSON or None, error message or None)]``; a file that fails is logged and skipped."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    files = radiograph_files(inputs)
+    if not files:
+        raise BadParameterError("no radiograph files found in the inputs given")
+    outcomes = []
+    for path in tqdm(files, desc="predict", unit="image", disable=not progress or len(files) < 2):
+        try:
+            outcomes.append((path, predict_one(pipeline, path, out_dir), None))
+        except AppError as exc:
+            logger.error("%s: skipped: %s", path.name, exc)
+            outcomes.append((path, None, str(exc)))
+    return outcomes
+
+
+def segment_table(result: dict) -> str:
+    """A per-segment text table of one pipeline result, for the terminal."""
+    lines = [f"{'segment':8s} {'probability':>11s}  {'decision':15s} {'canal mm (upper/lower)':>23s}  note"]
+    for segment, entry in result["segments"].items():
+        p = "" if entry["probability"] is None else f"{entry['probability']:.3f}"
+        canal = "/".join(_fmt(row.get("canal_diameter_mm")) for row in
+                         ((entry["measurements"] or {}).get("levels") or {}).values()) or "-"
+        lines.append(f"{segment:8s} {p:>11s}  {entry['decision'] or '-':15s} {canal:>23s}  {entry['reason'] or ''}")
+    return "\n".join(lines)
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "?" if value is None else f"{value:.1f}"
+
+
+def predict_split(pipeline, settings: Settings, studies, split: str, csv_path, reference_path=None,
+                  progress: bool = True) -> dict:
+    """Predictions CSV ``patient_id, segment, probability, split`` (empty probability = not evaluable) for the
+    images of one datastore split, and optionally the reference CSV ``patient_id, segment, compression, kang``
+    from their info ``segments`` (compression from the Kang grade at ``settings.kang_threshold`` when given)."""
+    store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, read_only=True)
+    ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == split]
+    if not ids:
+        raise BadParameterError(f"no image in {studies} has split {split!r}")
+    predictions, reference, failed = [], [], []
+    for image_id in tqdm(ids, desc=f"predict {split}", unit="image", disable=not progress):
+        info = store.get_image_info(image_id)
+        patient = str(info.get("patient_id") or image_id)
+        try:
+            result = pipeline.run({"image": store.get_image_uri(image_id)})["result"]
+        except AppError as exc:
+            logger.error("%s: skipped: %s", image_id, exc)
+            failed.append(image_id)
+            result = {"segments": {s: {"probability": None} for s in SEGMENTS}}
+        for segment in SEGMENTS:
+            p = result["segments"][segment]["probability"]
+            predictions.append([patient, segment, "" if p is None else f"{p:.6f}", split])
+        reference += reference_rows(patient, info, settings.kang_threshold)
+    write_csv(csv_path, ["patient_id", "segment", "probability", "split"], predictions)
+    if reference_path:
+        write_csv(reference_path, ["patient_id", "segment", "compression", "kang"], reference)
+    return {"images": len(ids), "failed": failed, "rows": len(predictions), "reference_rows": len(reference)}
+
+
+def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
+    targets = segment_targets(info, kang_threshold, require_evaluable=False)
+    graded = info.get("segments") or {}
+    rows = []
+    for segment, target in targets.items():
+        if target is None:
+            continue  # no MRI reference for this segment
+        kang = (graded.get(segment) or {}).get("kang")
+        rows.append([patient, segment, str(target), "" if kang is None else str(int(kang))])
+    return rows
+
+
+def write_csv(path, header: list, rows: list) -> None:
+    """A CSV (header, then rows; cells quoted only where needed), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomic(buffer.getvalue(), path)

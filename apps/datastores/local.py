@@ -1,0 +1,148 @@
+"""The local datastore as this app needs it: DICOM radiographs listed, uploads checked, index writes atomic.
+
+MONAI Label's ``LocalDatastore`` lists no ``.dcm`` files by default, accepts any upload, and rewrites its
+index JSON in place (a crash mid-write loses every label's info). This subclass fixes those three things and
+nothing else; the checks themselves live in ``lib``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import time
+from pathlib import Path
+
+from filelock import FileLock
+from monailabel.config import settings as ml_settings
+from monailabel.datastore.local import DataModel, LocalDatastore
+
+from lib.core.http import http_error
+from lib.core.atomic import write_text_atomic
+from lib.core.errors import AppError, BadInputError
+from lib.io.reader import RADIOGRAPH_EXTENSIONS, read_radiograph
+from lib.io.labels import check_label_matches, drop_findings, read_label_map, remap_by_name, write_label_map
+
+logger = logging.getLogger(__name__)
+
+_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def datastore_extensions() -> list[str]:
+    """MONAI Label's configured extensions plus the radiograph formats this app reads, ``.dcm`` first."""
+    merged = list(RADIOGRAPH_EXTENSIONS)
+    merged += [e for e in ml_settings.MONAI_LABEL_DATASTORE_FILE_EXT if e not in merged]
+    return merged
+
+
+class RadiographDatastore(LocalDatastore):
+    """``LocalDatastore`` that lists DICOM, refuses unreadable uploads with a 4xx, and writes its index atomically."""
+
+    def __init__(self, path: str, max_image_pixels: int, **kwargs):
+        self._max_image_pixels = max_image_pixels
+        kwargs.setdefault("extensions", datastore_extensions())
+        super().__init__(path, **kwargs)
+
+    def add_image(self, image_id, image_filename, image_info):
+        try:
+            check_image_id(image_id)
+            image = read_radiograph(image_filename, max_pixels=self._max_image_pixels)
+        except AppError as exc:
+            # The upload sits in a temporary file; name it the way the client knows it.
+            message = str(exc).replace(os.path.basename(image_filename), f"upload {image_id or 'image'}")
+            raise http_error(type(exc)(message)) from None
+        info = dict(image_info or {})
+        info.setdefault("radiograph", {k: v for k, v in image.describe().items() if k != "path"})
+        return super().add_image(image_id, image_filename, info)
+
+    def save_label(self, image_id, label_filename, label_tag, label_info):
+        """Check a label against its radiograph, remap it to canonical ids by name, and store it atomically."""
+        try:
+            check_image_id(image_id)
+            if image_id not in self._datastore.objects:
+                raise BadInputError(f"image {image_id!r} is not in the datastore; upload the image first")
+            image = read_radiograph(self.get_image_uri(image_id), max_pixels=self._max_image_pixels)
+            label = canonical_label(label_filename, (label_info or {}).get("label_info"), image.shape, image_id)
+        except AppError as exc:
+            message = str(exc).replace(os.path.basename(label_filename), f"label for {image_id}")
+            raise http_error(type(exc)(message)) from None
+        folder = self._datastore.label_path(label_tag)
+        staged = os.path.join(folder, f".{image_id}.incoming.nii.gz")
+        write_label_map(staged, label, image.spacing_mm)
+        try:
+            info = dict(label_info or {})
+            info["levels_present"] = sorted(int(v) for v in set(label.ravel().tolist()) - {0})
+            return self._store_label_file(image_id, staged, label_tag, info)
+        finally:
+            if os.path.exists(staged):
+                os.unlink(staged)
+
+    def _store_label_file(self, image_id: str, staged: str, label_tag: str, info: dict) -> str:
+        folder = self._datastore.label_path(label_tag)
+        with FileLock(self._lock_file):
+            obj = self._datastore.objects[image_id]
+            old = obj.labels.get(label_tag)
+            os.replace(staged, os.path.join(folder, f"{image_id}.nii.gz"))
+            if old is not None and old.ext != ".nii.gz":
+                stale = os.path.join(folder, f"{image_id}{old.ext}")
+                if os.path.exists(stale):
+                    os.unlink(stale)
+            info.update({"ts": int(time.time()), "name": f"{image_id}.nii.gz"})
+            obj.labels[label_tag] = DataModel(info=info, ext=".nii.gz")
+            self._write_index_atomically()
+        return image_id
+
+    def update_image_infos(self, infos: dict[str, dict]) -> None:
+        """Merge many images' info in one index write (per-image updates would rewrite the index each time)."""
+        missing = sorted(set(infos) - set(self._datastore.objects))
+        if missing:
+            raise BadInputError(f"images {missing[:5]} (and {max(0, len(missing) - 5)} more) are not in the datastore")
+        with FileLock(self._lock_file):
+            for image_id, info in infos.items():
+                self._datastore.objects[image_id].image.info.update(info)
+            self._write_index_atomically()
+
+    def _update_datastore_file(self, lock=True):
+        if lock:
+            with FileLock(self._lock_file):
+                self._write_index_atomically()
+        else:
+            self._write_index_atomically()
+
+    def _write_index_atomically(self) -> None:
+        self._ignore_event_config = True
+        text = json.dumps(self._datastore.model_dump(exclude={"base_path"}), indent=2, default=str)
+        write_text_atomic(text, self._datastore_config_path)
+        self._config_ts = os.stat(self._datastore_config_path).st_mtime
+
+
+def canonical_label(path: str, label_info, image_shape, image_id: str):
+    """The label file as canonical ids: remapped by the client's segment names when it sends them."""
+    label = read_label_map(path)
+    if label_info:
+        label, names, dropped = drop_findings(label, label_names_by_value(label_info))
+        if dropped:
+            logger.info("label for %s: finding overlays %s ignored (not anatomy)", image_id, dropped)
+        label = remap_by_name(label, names)
+    return check_label_matches(label, image_shape, name=f"label for {image_id}")
+
+
+def label_names_by_value(label_info) -> dict[int, str]:
+    """Slicer sends ``[{"name": "C2", "idx": 1}, ...]``; a ``{name: value}`` dict is accepted too."""
+    if isinstance(label_info, dict):
+        return {int(v): str(k) for k, v in label_info.items()}
+    try:
+        return {int(entry["idx"]): str(entry["name"]) for entry in label_info}
+    except (KeyError, TypeError, ValueError):
+        raise BadInputError(
+            f"label_info {str(label_info)[:200]!r} is not a list of {{'name', 'idx'}} entries or a name -> value dict"
+        ) from None
+
+
+def check_image_id(image_id: str | None) -> None:
+    """Refuse ids that could escape the datastore folder or break file names."""
+    if image_id and not _SAFE_ID.match(image_id):
+        raise BadInputError(
+            f"image id {image_id!r} is not allowed; use letters, digits, '.', '_' and '-' (up to 128, no leading dot)"
+        )

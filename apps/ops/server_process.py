@@ -1,0 +1,85 @@
+"""A real MONAI Label server on this app as its own process on a free loopback port (tests and benchmarks)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from apps.paths import APP_DIR
+
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveServer:
+    """``python main.py serve`` on a datastore folder; ``url`` once ``/info/`` answers.
+
+    As a context manager it waits for ``/info/`` (kept as ``info``) on entry and stops the server on exit, also when
+    it never came up.
+    """
+
+    ready_timeout_s = 120.0
+
+    def __init__(self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None):
+        port = free_port()
+        command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(port)]
+        for key, value in (conf or {}).items():
+            command += ["--conf", key, value]
+        self._spawn(port, command, log_path or Path(studies).parent / f"server-{port}.log", os.environ)
+
+    def _spawn(self, port: int, command: list[str], log_path: Path, env) -> None:
+        self.port = port
+        self.url = f"http://127.0.0.1:{port}"
+        self.log_path = Path(log_path)
+        self.info: dict | None = None
+        self._log = open(self.log_path, "w")
+        self.process = subprocess.Popen(command, cwd=APP_DIR, stdout=self._log, stderr=subprocess.STDOUT,
+                                        env=dict(env, MONAI_LABEL_SESSIONS="false"), start_new_session=True)
+
+    def __enter__(self) -> "LiveServer":
+        try:
+            self.info = self.wait_ready()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def wait_ready(self, timeout_s: float | None = None) -> dict:
+        timeout_s = self.ready_timeout_s if timeout_s is None else timeout_s
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            try:
+                with urllib.request.urlopen(f"{self.url}/info/", timeout=5) as response:
+                    return json.loads(response.read())
+            except OSError:
+                time.sleep(0.5)
+        raise TimeoutError(f"server not ready after {timeout_s} s:\n{self.log_tail()}")
+
+    def log_tail(self, chars: int = 4000) -> str:
+        self._log.flush()
+        return self.log_path.read_text()[-chars:]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+        self._log.close()

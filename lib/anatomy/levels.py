@@ -1,0 +1,309 @@
+"""Anatomical post-processing of a predicted level label map: one body per level, in cranio-caudal order.
+
+Input: a uint8 ``[rows, cols]`` map with the ids of ``lib.io.labels.LEVEL_LABELS`` (C2=1 .. C7=6, spinal_canal=7),
+optionally float32 ``[8, rows, cols]`` class probabilities. Output: a ``LevelReport`` with the cleaned map, the
+levels found and missing, per-level area, centroid and spine axis, warnings, and whether this looks like a
+lateral cervical spine at all. Missing levels are reported, never invented. Coordinates are pixels ``[x, y]``
+(x = column, y = row, y down); ``spacing_mm`` is ``(row_mm, col_mm)`` or None when unknown.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Optional, Sequence
+
+import numpy as np
+
+from lib.core.errors import BadInputError
+from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
+from lib.anatomy.blobs import components, merge_fragments
+
+logger = logging.getLogger(__name__)
+
+MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fifth of the smallest is a speck
+MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
+EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
+MIN_LEVELS = 3
+# clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
+# large necks widen this. C2 (with the dens) is left out of the height check.
+BODY_DEPTH_MM_RANGE = (8.0, 28.0)
+BODY_HEIGHT_MM_RANGE = (6.0, 24.0)
+MAX_DEPTH_TO_HEIGHT = 1.8  # an AP view shows bodies about twice as wide as tall
+MAX_AXIS_TILT_DEG = 45.0
+PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
+
+
+@dataclass
+class LevelReport:
+    """Cleaned level map and what was found. Per-level dicts are keyed by names ``"C2"`` .. ``"C7"``.
+
+    label_map: uint8 [rows, cols]. centroid_px / axis / anterior: [x, y] (axis is the cranial unit vector of the
+    local spine axis, anterior the unit vector towards the front of the body). depth_px / height_px: body extent
+    across and along the axis (1st-99th percentile of its pixels).
+    """
+
+    label_map: np.ndarray
+    found: list = field(default_factory=list)
+    missing: list = field(default_factory=list)
+    area_px: dict = field(default_factory=dict)
+    area_mm2: dict = field(default_factory=dict)
+    centroid_px: dict = field(default_factory=dict)
+    axis: dict = field(default_factory=dict)
+    anterior: dict = field(default_factory=dict)
+    depth_px: dict = field(default_factory=dict)
+    height_px: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+    is_cervical_spine: bool = False
+    reason: str = ""
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (everything but the label map)."""
+        keys = ("found", "missing", "area_px", "area_mm2", "centroid_px", "warnings", "is_cervical_spine", "reason")
+        return {k: getattr(self, k) for k in keys}
+
+
+def principal_axis(points: np.ndarray) -> np.ndarray:
+    """Unit direction [x, y] of largest spread of ``points`` [N, 2], oriented caudally (y increasing)."""
+    pts = np.asarray(points, dtype=np.float64)
+    if len(pts) < 2:
+        return np.array([0.0, 1.0])
+    _, _, vt = np.linalg.svd(pts - pts.mean(axis=0), full_matrices=False)
+    axis = vt[0]
+    return axis if axis[1] >= 0 else -axis
+
+
+def order_along_axis(bodies: list) -> list:
+    """Bodies sorted cranial to caudal by projection on the principal axis of their centroids.
+
+    The cervical curve turns far less than 90 degrees, so the projection on the chord keeps the order of the curve.
+    """
+    if len(bodies) < 2:
+        return list(bodies)
+    axis = principal_axis(np.array([b.centroid for b in bodies]))
+    return sorted(bodies, key=lambda b: float(b.centroid @ axis))
+
+
+def contiguous(centroids: Sequence[np.ndarray], low: float = 0.6, high: float = 1.75) -> bool:
+    """True when consecutive centroid distances are all within [low, high] x their median (no gap, no overlap).
+
+    ``high`` allows for C2, whose centroid sits high because of the dens (about 1.5 pitches above C3's);
+    a skipped level gives 2 pitches.
+    """
+    if len(centroids) < 2:
+        return True
+    steps = np.hypot(*np.diff(np.asarray(centroids, dtype=np.float64), axis=0).T)
+    pitch = float(np.median(steps))
+    return bool(pitch > 0 and steps.min() >= low * pitch and steps.max() <= high * pitch)
+
+
+def _check_inputs(label_map, probabilities, spacing_mm) -> np.ndarray:
+    label = np.asarray(label_map)
+    if label.ndim != 2:
+        raise BadInputError(f"level map must be 2D [rows, cols]; got shape {label.shape}")
+    if label.size and (label.min() < 0 or label.max() > CANAL_ID):
+        raise BadInputError(f"level map has ids {label.min()}..{label.max()}; allowed 0-{CANAL_ID}")
+    if probabilities is not None and np.shape(probabilities) != (CANAL_ID + 1,) + label.shape:
+        raise BadInputError(f"probabilities must be [{CANAL_ID + 1}, {label.shape[0]}, {label.shape[1]}]; "
+                            f"got {np.shape(probabilities)}")
+    if spacing_mm is not None and (len(spacing_mm) != 2 or min(spacing_mm) <= 0):
+        raise BadInputError(f"spacing_mm must be two positive numbers (row_mm, col_mm); got {spacing_mm}")
+    return label.astype(np.uint8, copy=False)
+
+
+def _candidate_bodies(comps: dict, min_area_px: float) -> list:
+    """Every blob of every vertebra id above speck size: pieces of a split body must reach ``merge_fragments``."""
+    return [b for lst in comps.values() for b in lst if b.area_px >= min_area_px]
+
+
+def _drop_small(bodies: list) -> list:
+    """After joining fragments, blobs far smaller than the typical body are debris, not bodies."""
+    if not bodies:
+        return bodies
+    median_area = float(np.median([b.area_px for b in bodies]))
+    return [b for b in bodies if b.area_px >= EXTRA_BODY_MIN_RATIO * median_area]
+
+
+def _best_subsequence(labels: Sequence[int], scores: Sequence[float]) -> list:
+    """Indices of the highest-scoring strictly increasing label subsequence (bodies kept in order)."""
+    n = len(labels)
+    best, prev = list(scores), [-1] * n
+    for i in range(n):
+        for j in range(i):
+            if labels[j] < labels[i] and best[j] + scores[i] > best[i]:
+                best[i], prev[i] = best[j] + scores[i], j
+    i, keep = int(np.argmax(best)), []
+    while i >= 0:
+        keep.append(i)
+        i = prev[i]
+    return keep[::-1]
+
+
+def _assign_levels(bodies: list, warnings: list) -> list:
+    """Final (body, label id) pairs along the spine; fixes swapped or duplicated identities where it can."""
+    labels = [b.label for b in bodies]
+    n_levels = len(VERTEBRAE)
+    if all(b - a == 1 for a, b in zip(labels, labels[1:])):
+        return list(zip(bodies, labels))
+    # Bodies one pitch apart are consecutive levels, whatever ids the network gave them: count from the run
+    # that agrees best with the network (C2, with its dens, is the level it rarely gets wrong).
+    if len(bodies) <= n_levels and contiguous([b.centroid for b in bodies]):
+        scores = [b.score for b in bodies]
+        options = range(1, n_levels - len(bodies) + 2)
+        start = max(options, key=lambda s: sum(w for i, w in enumerate(scores) if labels[i] == s + i))
+        new = [start + i for i in range(len(bodies))]
+        names = [f"{VERTEBRAE[a - 1]}->{VERTEBRAE[b - 1]}" for a, b in zip(labels, new) if a != b]
+        warnings.append(f"levels re-ordered: {', '.join(names)}")
+        return list(zip(bodies, new))
+    if all(a < b for a, b in zip(labels, labels[1:])):
+        return list(zip(bodies, labels))  # a gap in position as well: a level was missed, the ids stand
+    keep = _best_subsequence(labels, [b.score for b in bodies])
+    dropped = [VERTEBRAE[labels[i] - 1] for i in range(len(bodies)) if i not in keep]
+    warnings.append(f"out-of-order blobs removed (labelled {', '.join(dropped)})")
+    return [(bodies[i], labels[i]) for i in keep]
+
+
+def _local_axes(centroids: np.ndarray, sign: float) -> tuple:
+    """Cranial unit axis per body from its neighbours' centroids, and the anterior perpendicular."""
+    axes = []
+    for i in range(len(centroids)):
+        lo, hi = max(i - 1, 0), min(i + 1, len(centroids) - 1)
+        d = centroids[lo] - centroids[hi]  # upper minus lower: points cranially
+        axes.append(d / max(np.hypot(*d), 1e-9))
+    axes = np.array(axes)
+    # Rotating the cranial axis by -90 degrees (image y down) points to +x for an upright spine.
+    anterior = sign * np.stack([-axes[:, 1], axes[:, 0]], axis=1)
+    return axes, anterior
+
+
+def _canal_and_side(label: np.ndarray, comps: dict, centroids: np.ndarray, depth_px: float) -> tuple:
+    """Largest canal blob restricted to the band behind the bodies, and the anterior sign (+1 faces right)."""
+    canal = np.zeros(label.shape, dtype=bool)
+    blobs = comps.get(CANAL_ID, [])
+    if not blobs or len(centroids) < 2:
+        return canal, 0.0
+    blob = blobs[0]
+    pts = blob.points()
+    axis = principal_axis(centroids)
+    normal = np.array([-axis[1], axis[0]])
+    t_body, t_pix = centroids @ axis, pts @ axis
+    offset = pts @ normal - np.interp(t_pix, t_body, centroids @ normal)
+    back = float(np.sign(np.median(offset))) or 1.0
+    pitch = float(np.median(np.diff(t_body)))
+    inside = ((back * offset > 0.1 * depth_px) & (back * offset < 2.6 * depth_px)
+              & (t_pix > t_body[0] - pitch) & (t_pix < t_body[-1] + pitch))
+    canal[pts[inside, 1].astype(int), pts[inside, 0].astype(int)] = True
+    # normal points to -x for a downward axis, so the canal on the +normal side means the patient faces right.
+    return canal, back * float(np.sign(normal[0]) or 1.0) * -1.0
+
+
+def _plausibility(report: LevelReport, spacing_mm) -> tuple:
+    """(is_cervical_spine, reason) from the number, stacking, size and shape of the bodies."""
+    n = len(report.found)
+    if n < MIN_LEVELS:
+        return False, f"no cervical spine levels found: {n} vertebral bodies (need at least {MIN_LEVELS})"
+    cents = np.array([report.centroid_px[lv] for lv in report.found])
+    axis = principal_axis(cents)
+    tilt_deg = float(np.degrees(np.arccos(min(abs(axis[1]), 1.0))))
+    if tilt_deg > MAX_AXIS_TILT_DEG:
+        return False, f"bodies are not stacked vertically (spine axis {tilt_deg:.0f} degrees from vertical)"
+    depth = float(np.median([report.depth_px[lv] for lv in report.found]))
+    height = float(np.median([report.height_px[lv] for lv in report.found if lv != "C2"] or [1.0]))
+    if depth / max(height, 1e-9) > MAX_DEPTH_TO_HEIGHT:
+        return False, f"bodies are {depth / height:.1f} times wider than tall: not a lateral view of the spine"
+    ids = np.array([VERTEBRAE.index(lv) for lv in report.found])
+    pitch = np.hypot(*np.diff(cents, axis=0).T) / np.diff(ids)
+    if pitch.min() < PITCH_TO_HEIGHT_RANGE[0] * height or pitch.max() > PITCH_TO_HEIGHT_RANGE[1] * height:
+        return False, f"bodies are not evenly stacked (centre spacing {pitch.min():.0f}-{pitch.max():.0f} px)"
+    if spacing_mm is not None:
+        mm = float(np.sqrt(spacing_mm[0] * spacing_mm[1]))
+        if not BODY_DEPTH_MM_RANGE[0] <= depth * mm <= BODY_DEPTH_MM_RANGE[1]:
+            return False, f"body depth {depth * mm:.1f} mm is outside {BODY_DEPTH_MM_RANGE} mm: not a cervical spine"
+        if not BODY_HEIGHT_MM_RANGE[0] <= height * mm <= BODY_HEIGHT_MM_RANGE[1]:
+            return False, f"body height {height * mm:.1f} mm is outside {BODY_HEIGHT_MM_RANGE} mm: not a cervical spine"
+    return True, f"{n} cervical levels found ({report.found[0]}-{report.found[-1]})"
+
+
+def clean_levels(label_map: np.ndarray, probabilities: Optional[np.ndarray] = None,
+                 spacing_mm: Optional[Sequence[float]] = None) -> LevelReport:
+    """Post-process a predicted level map: one body per level in cranio-caudal order, canal behind them.
+
+    label_map: integer [rows, cols] with ids 0-7. probabilities: optional float32 [8, rows, cols] softmax output,
+    used to pick the best-supported blob of a class. spacing_mm: (row_mm, col_mm) or None.
+    """
+    label = _check_inputs(label_map, probabilities, spacing_mm)
+    pixel_mm2 = None if spacing_mm is None else float(spacing_mm[0] * spacing_mm[1])
+    min_area_px = MIN_BODY_AREA_MM2 / pixel_mm2 if pixel_mm2 else MIN_BODY_AREA_FRACTION * label.size
+    comps = components(label, probabilities, range(1, CANAL_ID + 1), min_area_px)
+    report = LevelReport(label_map=np.zeros_like(label))
+    bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
+    bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
+    assigned = _assign_levels(bodies, report.warnings) if bodies else []
+    for body, level_id in assigned:
+        report.label_map[body.box][body.mask] = level_id
+    _describe(report, assigned, label, comps, pixel_mm2)
+    report.is_cervical_spine, report.reason = _plausibility(report, spacing_mm)
+    if not report.is_cervical_spine:
+        report.warnings.append(report.reason)
+    logger.debug("levels found %s, missing %s", report.found, report.missing)
+    return report
+
+
+def _describe(report: LevelReport, assigned: list, label: np.ndarray, comps: dict, pixel_mm2) -> None:
+    """Fill the per-level fields, the canal and the missing-level warnings of ``report``."""
+    for body, level_id in assigned:
+        level = VERTEBRAE[level_id - 1]
+        report.found.append(level)
+        report.area_px[level] = int(body.area_px)
+        report.area_mm2[level] = None if pixel_mm2 is None else round(body.area_px * pixel_mm2, 1)
+        report.centroid_px[level] = [float(v) for v in body.centroid]
+    report.missing = [lv for lv in VERTEBRAE if lv not in report.found]
+    for level in report.missing:
+        hint = " (hidden by shoulders?)" if level in ("C6", "C7") and "C5" in report.found else ""
+        report.warnings.append(f"{level} not found{hint}")
+    if not assigned:
+        return
+    cents = np.array([report.centroid_px[lv] for lv in report.found])
+    axes, anterior_right = _local_axes(cents, 1.0)
+    for (body, _), level, ax in zip(assigned, report.found, axes):
+        depth, height = body.extent_px(ax)
+        report.depth_px[level], report.height_px[level] = depth, height
+    depth_px = float(np.median(list(report.depth_px.values())))
+    canal, sign = _canal_and_side(label, comps, cents, depth_px)
+    report.label_map[canal & (report.label_map == 0)] = CANAL_ID
+    if sign == 0.0:
+        report.warnings.append("spinal canal not found: assuming the patient faces left")
+        sign = -1.0
+    for level, ax, ant in zip(report.found, axes, anterior_right):
+        report.axis[level] = [float(v) for v in ax]
+        report.anterior[level] = [float(v) for v in sign * ant]
+
+
+def segment_status(found_levels: Iterable[str]) -> dict:
+    """``{segment: {"evaluable": bool, "reason": str}}``: evaluable only when both its bodies were found."""
+    found = set(found_levels)
+    out = {}
+    for segment in SEGMENTS:
+        absent = [lv for lv in segment_bodies(segment) if lv not in found]
+        reason = "both bodies found" if not absent else f"{' and '.join(absent)} not found"
+        out[segment] = {"evaluable": not absent, "reason": reason}
+    return out
+
+
+def multilabel_dice(a: np.ndarray, b: np.ndarray, labels: Mapping[str, int] = LEVEL_LABELS) -> dict:
+    """Dice per label between two label maps of one shape: ``{name: dice or None, "mean": float or None}``.
+
+    None where the label is absent from both maps; the mean is over the labels that are not None.
+    """
+    a, b = np.asarray(a), np.asarray(b)
+    if a.shape != b.shape:
+        raise BadInputError(f"label maps differ in shape: {a.shape} vs {b.shape}")
+    n = max(int(a.max(initial=0)), int(b.max(initial=0)), *labels.values()) + 1
+    joint = np.bincount(a.astype(np.int64).ravel() * n + b.astype(np.int64).ravel(), minlength=n * n).reshape(n, n)
+    out = {}
+    for name, idx in labels.items():
+        total = joint[idx, :].sum() + joint[:, idx].sum()
+        out[name] = None if total == 0 else float(2.0 * joint[idx, idx] / total)
+    values = [v for v in out.values() if v is not None]
+    out["mean"] = float(np.mean(values)) if values else None
+    return out

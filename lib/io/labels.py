@@ -1,0 +1,144 @@
+"""Level label maps on disk: the names and ids of ``design.md``, the geometry Slicer expects, remapping by name.
+
+In memory a label map is uint8 ``[rows, cols]`` with the canonical ids below. On disk it is a ``W x H x 1``
+volume (how 3D Slicer holds a 2D image) with the radiograph's pixel spacing, so it overlays the image.
+Labels that come back from clients carry their own segment order; ``remap_by_name`` turns them canonical.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Mapping
+
+import nibabel as nib
+import nrrd
+import numpy as np
+
+from lib.anatomy.names import LEVEL_LABELS, is_finding_name
+from lib.core.errors import BadInputError
+
+LABEL_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
+
+
+def write_label_map(path: str | Path, label_hw: np.ndarray, spacing_mm: tuple[float, float] | None) -> Path:
+    """Write a uint8 ``[rows, cols]`` label map as ``W x H x 1`` NIfTI (``.nii``/``.nii.gz``) or NRRD, atomically.
+
+    The affine follows what Slicer gives a DICOM radiograph with no position: LPS axes along columns and rows,
+    origin 0. NIfTI stores RAS, so its first two axes are negated. Unknown spacing is written as 1 mm.
+    """
+    path = Path(path)
+    label = np.asarray(label_hw)
+    if label.ndim != 2:
+        raise BadInputError(f"label map must be 2D [rows, cols]; got shape {label.shape}")
+    row_mm, col_mm = spacing_mm or (1.0, 1.0)
+    volume = np.ascontiguousarray(label.astype(np.uint8).T[:, :, None])  # [x = col, y = row, 1]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=_suffix(path), prefix=".tmp-")
+    os.close(fd)
+    try:
+        if path.name.endswith((".nii.gz", ".nii")):
+            affine = np.diag([-col_mm, -row_mm, 1.0, 1.0])
+            image = nib.Nifti1Image(volume, affine)
+            image.header.set_xyzt_units("mm")
+            nib.save(image, tmp)
+        elif path.name.endswith(".nrrd"):
+            header = {
+                "space": "left-posterior-superior",
+                "space directions": np.diag([col_mm, row_mm, 1.0]),
+                "space origin": np.zeros(3),
+                "kinds": ["domain", "domain", "domain"],
+                "encoding": "gzip",
+            }
+            nrrd.write(tmp, volume, header)
+        else:
+            raise BadInputError(f"{path.name}: label maps are written as .nii.gz, .nii or .nrrd")
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def _suffix(path: Path) -> str:
+    for suffix in LABEL_SUFFIXES:
+        if path.name.endswith(suffix):
+            return suffix
+    return path.suffix
+
+
+def read_label_map(path: str | Path) -> np.ndarray:
+    """Read a label file (NIfTI, NRRD, Slicer ``.seg.nrrd`` with one layer, or PNG) as ``[rows, cols]`` integers."""
+    path = Path(path)
+    try:
+        if path.name.endswith((".nii.gz", ".nii")):
+            values = np.asarray(nib.load(str(path)).dataobj)
+        elif path.name.endswith(".nrrd"):
+            values, _ = nrrd.read(str(path))
+        elif path.suffix.lower() == ".png":
+            from PIL import Image
+
+            with Image.open(path) as picture:
+                return np.asarray(picture).astype(np.int32)
+        else:
+            raise BadInputError(f"{path.name}: label files must be .nii.gz, .nii, .nrrd, .seg.nrrd or .png")
+    except (OSError, EOFError, ValueError, nrrd.NRRDError, nib.filebasedimages.ImageFileError) as exc:
+        raise BadInputError(f"{path.name}: label file is truncated or corrupt ({exc})") from None
+    extra = [s for s in values.shape[2:] if s != 1]
+    if values.ndim < 2 or extra:
+        raise BadInputError(
+            f"{path.name}: label of shape {'x'.join(map(str, values.shape))} is not a 2D map (W x H or W x H x 1)"
+        )
+    if not np.issubdtype(values.dtype, np.integer):
+        if not np.allclose(values, np.round(values)):
+            raise BadInputError(f"{path.name}: label values must be whole numbers; got {values.dtype} with fractions")
+    return np.ascontiguousarray(values.reshape(values.shape[:2]).T).astype(np.int32)
+
+
+def drop_findings(label: np.ndarray, names_by_value: Mapping[int, str]) -> tuple[np.ndarray, dict[int, str], list[str]]:
+    """Zero the pixels of finding overlays (a pipeline result saved back as a label) and drop their names.
+
+    Returns the label, the remaining names and the names dropped, so the caller can record what was ignored.
+    """
+    dropped = {int(v): str(n) for v, n in names_by_value.items() if is_finding_name(n)}
+    if not dropped:
+        return label, dict(names_by_value), []
+    cleaned = np.where(np.isin(label, list(dropped)), 0, label)
+    kept = {int(v): n for v, n in names_by_value.items() if int(v) not in dropped}
+    return cleaned, kept, sorted(dropped.values())
+
+
+def remap_by_name(label: np.ndarray, names_by_value: Mapping[int, str]) -> np.ndarray:
+    """Turn a label map in a client's own segment order into canonical ids (``LEVEL_LABELS``).
+
+    ``names_by_value`` maps each value in ``label`` to a segment name. Names are matched case-insensitively;
+    an unknown name or a value with no name raises ``BadInputError`` naming them.
+    """
+    canonical = {name.lower(): idx for name, idx in LEVEL_LABELS.items()}
+    unknown = sorted({str(n) for n in names_by_value.values() if str(n).strip().lower() not in canonical})
+    if unknown:
+        raise BadInputError(f"label names {unknown} are not known; allowed: {', '.join(LEVEL_LABELS)}")
+    present = {int(v) for v in np.unique(label)} - {0}
+    unnamed = sorted(present - {int(k) for k in names_by_value})
+    if unnamed:
+        raise BadInputError(f"label values {unnamed} have no name in label_info; name every segment")
+    lookup = np.zeros(max(present | {int(k) for k in names_by_value} | {0}) + 1, dtype=np.uint8)
+    for value, name in names_by_value.items():
+        lookup[int(value)] = canonical[str(name).strip().lower()]
+    return lookup[np.asarray(label, dtype=np.int64)]
+
+
+def check_label_matches(label: np.ndarray, image_shape: tuple[int, int], name: str = "label") -> np.ndarray:
+    """Validate a canonical label map against its radiograph: same shape, known ids, not empty."""
+    if tuple(label.shape) != tuple(image_shape):
+        raise BadInputError(
+            f"{name} is {label.shape[1]} x {label.shape[0]} (W x H) but the image is {image_shape[1]} x {image_shape[0]}"
+        )
+    values = set(np.unique(label).tolist())
+    bad = sorted(values - set(range(len(LEVEL_LABELS) + 1)))
+    if bad:
+        raise BadInputError(f"{name} has label ids {bad}; allowed ids are 0-{len(LEVEL_LABELS)} ({', '.join(LEVEL_LABELS)})")
+    if values <= {0}:
+        raise BadInputError(f"{name} is empty: no level is labelled")
+    return label.astype(np.uint8)

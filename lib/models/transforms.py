@@ -1,0 +1,132 @@
+"""MONAI-style dictionary transforms that put radiographs and level labels into the models' working geometry.
+
+Every model sees the radiograph letterboxed: scaled (aspect kept) to fit ``(rows, cols)`` and padded with zeros
+at the bottom and right. ``Letterbox`` records how, so predictions go back onto the radiograph's own pixels.
+Arrays are channel-first ``[C, rows, cols]``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Hashable, Mapping, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from lib.core.errors import BadInputError
+from lib.io.reader import DEFAULT_MAX_PIXELS, read_radiograph
+from lib.io.labels import check_label_matches, read_label_map
+
+LEVELS_INPUT_SIZE = (320, 256)  # rows, cols of the levels network's input
+
+
+@dataclass(frozen=True)
+class Letterbox:
+    """How a ``[rows, cols]`` image was fitted into ``size``: scale factor and the scaled extent."""
+
+    source_shape: tuple[int, int]
+    size: tuple[int, int]
+    scale: float
+    scaled_shape: tuple[int, int]
+
+    @classmethod
+    def fit(cls, source_shape: Sequence[int], size: Sequence[int]) -> "Letterbox":
+        rows, cols = int(source_shape[0]), int(source_shape[1])
+        scale = min(size[0] / rows, size[1] / cols)
+        scaled = (max(1, min(size[0], round(rows * scale))), max(1, min(size[1], round(cols * scale))))
+        return cls((rows, cols), (int(size[0]), int(size[1])), float(scale), scaled)
+
+    def apply(self, array: np.ndarray | torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """``[C, rows, cols]`` source -> ``[C, *size]`` letterboxed (``mode``: bilinear, area or nearest)."""
+        tensor = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
+        squeeze = tensor.ndim == 2
+        values = (tensor[None] if squeeze else tensor)[None].float()
+        kwargs = {"align_corners": False} if mode == "bilinear" else {}
+        scaled = F.interpolate(values, size=self.scaled_shape, mode=mode, **kwargs)[0]
+        out = torch.zeros((scaled.shape[0], *self.size), dtype=torch.float32)
+        out[:, : self.scaled_shape[0], : self.scaled_shape[1]] = scaled
+        return out[0] if squeeze else out
+
+    def restore(self, array: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+        """``[C, *size]`` (e.g. class probabilities) -> ``[C, *source_shape]`` on the radiograph's pixels."""
+        cropped = array[:, : self.scaled_shape[0], : self.scaled_shape[1]][None].float()
+        kwargs = {"align_corners": False} if mode == "bilinear" else {}
+        return F.interpolate(cropped, size=self.source_shape, mode=mode, **kwargs)[0]
+
+    def restore_region(self, array: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+        """Like ``restore`` (bilinear) but only for source pixels ``rows[0]:rows[1], cols[0]:cols[1]``.
+
+        Samples exactly where ``F.interpolate(align_corners=False)`` would, so a region equals the same crop of a
+        full restore, at a fraction of the cost when the anatomy fills a small part of the radiograph.
+        """
+        height, width = self.scaled_shape
+        scale_r, scale_c = height / self.source_shape[0], width / self.source_shape[1]
+        r = (torch.arange(rows[0], rows[1], dtype=torch.float32) + 0.5) * scale_r  # in scaled pixel units, +0.5
+        c = (torch.arange(cols[0], cols[1], dtype=torch.float32) + 0.5) * scale_c
+        grid_y = (r / height * 2 - 1)[:, None].expand(-1, c.numel())
+        grid_x = (c / width * 2 - 1)[None, :].expand(r.numel(), -1)
+        grid = torch.stack([grid_x, grid_y], dim=-1)[None]
+        source = array[:, :height, :width][None].float()
+        return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
+
+    def source_box(self, low_rows: tuple[int, int], low_cols: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+        """Source-pixel bounds covering letterbox rows/cols ``[start, stop)``, clipped to the radiograph."""
+        rows = (int(low_rows[0] / self.scale), int(np.ceil(low_rows[1] / self.scale)))
+        cols = (int(low_cols[0] / self.scale), int(np.ceil(low_cols[1] / self.scale)))
+        return ((max(0, rows[0]), min(self.source_shape[0], rows[1])), (max(0, cols[0]), min(self.source_shape[1], cols[1])))
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+class LoadRadiographd:
+    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``data["radiograph"]``."""
+
+    def __init__(self, keys: Sequence[Hashable] = ("image",), max_pixels: int = DEFAULT_MAX_PIXELS):
+        self.keys, self.max_pixels = tuple(keys), max_pixels
+
+    def __call__(self, data: Mapping) -> dict:
+        out = dict(data)
+        for key in self.keys:
+            image = read_radiograph(out[key], max_pixels=self.max_pixels)
+            out[key] = image.pixels[None]
+            out["radiograph"] = image.describe()
+            out["spacing_mm"] = image.spacing_mm
+        return out
+
+
+class LoadLevelLabeld:
+    """``data[key]`` label file -> ``[1, rows, cols]`` uint8 canonical ids, checked against ``data[image_key]``."""
+
+    def __init__(self, keys: Sequence[Hashable] = ("label",), image_key: str = "image"):
+        self.keys, self.image_key = tuple(keys), image_key
+
+    def __call__(self, data: Mapping) -> dict:
+        out = dict(data)
+        image_shape = tuple(np.asarray(out[self.image_key]).shape[-2:])
+        for key in self.keys:
+            label = read_label_map(out[key])
+            out[key] = check_label_matches(label, image_shape, name=f"label {out[key]}")[None]
+        return out
+
+
+class Letterboxd:
+    """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels nearest. Geometry in ``data["letterbox"]``."""
+
+    def __init__(self, keys: Sequence[Hashable], size: Sequence[int] = LEVELS_INPUT_SIZE, label_keys: Sequence[Hashable] = ()):
+        self.keys, self.size, self.label_keys = tuple(keys), tuple(size), set(label_keys)
+
+    def __call__(self, data: Mapping) -> dict:
+        out = dict(data)
+        first = np.asarray(out[self.keys[0]])
+        if first.ndim != 3:
+            raise BadInputError(f"expected a [C, rows, cols] array for {self.keys[0]!r}, got shape {first.shape}")
+        box = Letterbox.fit(first.shape[-2:], self.size)
+        for key in self.keys:
+            if key in self.label_keys:
+                out[key] = box.apply(out[key], mode="nearest").to(torch.uint8)
+            else:
+                out[key] = box.apply(out[key], mode="area" if box.scale < 1 else "bilinear")
+        out["letterbox"] = box.as_dict()
+        return out

@@ -1,0 +1,34 @@
+"""Settings from --conf: parsed once, typed, validated with messages that name the key and the allowed values."""
+
+import pytest
+
+from lib.core.errors import BadParameterError
+from lib.core.settings import MODEL_NAMES, Settings, parse_settings, settings_help
+
+
+def test_defaults_and_typed_values():
+    assert parse_settings(None) == Settings()
+    parsed = parse_settings({"preload": "Yes", "tracking": "0", "models": "levels, pipeline", "kang_threshold": "3"})
+    assert parsed.preload is True and parsed.tracking is False
+    assert parsed.models == ("levels", "pipeline") and parsed.kang_threshold == 3
+    assert parse_settings({"models": "all"}).models == MODEL_NAMES
+
+
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"preload": "maybe"}, r"preload='maybe' is not a boolean"),
+        ({"kang_threshold": "4"}, r"kang_threshold=4 is out of range; allowed 1 to 3"),
+        ({"max_image_pixels": "lots"}, r"max_image_pixels='lots' is not an integer"),
+        ({"models": "levels,spleen"}, r"unknown models \['spleen'\]"),
+        ({"device": "tpu"}, r"device='tpu' is not allowed"),
+        ({"prelaod": "true"}, r"unknown setting\(s\) \['prelaod'\]"),
+    ],
+)
+def test_bad_values_name_the_key_and_the_allowed_range(conf, message):
+    with pytest.raises(BadParameterError, match=message):
+        parse_settings(conf)
+
+
+def test_help_lists_every_setting():
+    assert set(settings_help()) == set(Settings.__dataclass_fields__)

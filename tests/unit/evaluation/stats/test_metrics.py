@@ -1,0 +1,125 @@
+"""Known-answer tests of lib.evaluation.stats point estimates, kappa, McNemar, Wilson and threshold selection."""
+
+import numpy as np
+import pytest
+from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
+from statsmodels.stats.contingency_tables import mcnemar as sm_mcnemar
+from statsmodels.stats.inter_rater import cohens_kappa as sm_kappa
+from statsmodels.stats.proportion import proportion_confint
+
+from lib.core.errors import BadInputError
+from lib.evaluation.stats import (auc, binary_metrics, brier_score, cohen_kappa, confusion_counts, landis_koch_band,
+                       mcnemar, mcnemar_from_counts, reliability_bins, select_threshold, wilson_interval)
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_auc_and_f1_match_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 120)
+    s = np.round(rng.random(120), 2)  # rounding makes ties, which midranks must handle
+    assert auc(y, s)["value"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
+    pred = (s >= 0.5).astype(int)
+    assert binary_metrics(y, pred)["f1"]["value"] == pytest.approx(f1_score(y, pred), abs=1e-12)
+
+
+def test_binary_metrics_counts():
+    y = np.array([1, 1, 1, 0, 0, 0, 0, 1])
+    p = np.array([1, 1, 0, 0, 0, 1, 0, 1])
+    assert confusion_counts(y, p) == {"tp": 3, "fp": 1, "tn": 3, "fn": 1}
+    m = binary_metrics(y, p)
+    assert m["accuracy"]["value"] == 6 / 8
+    assert m["sensitivity"]["value"] == 3 / 4
+    assert m["specificity"]["value"] == 3 / 4
+    assert m["ppv"]["value"] == 3 / 4 and m["npv"]["value"] == 3 / 4
+
+
+def test_single_class_names_undefined_metrics():
+    m = binary_metrics([0, 0, 0], [0, 1, 0])
+    assert m["sensitivity"] == {"value": None, "undefined": "no positive segments"}
+    assert m["specificity"]["value"] == pytest.approx(2 / 3)
+    assert auc([0, 0], [0.1, 0.2], unit="patients") == {"value": None, "undefined": "no positive patients"}
+    assert auc([1, 1], [0.1, 0.2])["undefined"] == "no negative segments"
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (3, 10), (10, 10), (284, 300), (1, 1)])
+def test_wilson_matches_statsmodels(k, n):
+    lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
+    assert wilson_interval(k, n) == pytest.approx([lo, hi], abs=1e-12)
+    assert wilson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
+@pytest.mark.parametrize("seed", range(3))
+def test_kappa_matches_sklearn_and_statsmodels(weights, seed):
+    rng = np.random.default_rng(seed)
+    a = rng.integers(0, 4, 200)
+    b = np.where(rng.random(200) < 0.6, a, rng.integers(0, 4, 200))
+    k = cohen_kappa(a, b, weights=weights, categories=range(4))
+    assert k["value"] == pytest.approx(cohen_kappa_score(a, b, weights=weights), abs=1e-12)
+    table = np.zeros((4, 4))
+    np.add.at(table, (a, b), 1)
+    ref = sm_kappa(table, wt=weights or None) if weights else sm_kappa(table)
+    assert k["se"] == pytest.approx(ref.std_kappa, rel=1e-9)
+
+
+def test_paper_kappa_from_a_2x2_table():
+    # 300 segments, 284 correct (94.67%), about half positive: the paper's internal-test kappa 0.893.
+    y = np.array([1] * 150 + [0] * 150)
+    p = np.array([1] * 142 + [0] * 8 + [1] * 8 + [0] * 142)
+    assert binary_metrics(y, p)["accuracy"]["value"] == pytest.approx(0.9467, abs=5e-5)
+    k = cohen_kappa(y, p)
+    assert round(k["value"], 3) == 0.893
+    assert k["band"] == "almost perfect"
+    assert k["ci"][0] < 0.893 < k["ci"][1]
+
+
+def test_kappa_undefined_when_single_category():
+    assert cohen_kappa([1, 1, 1], [1, 1, 1])["undefined"].startswith("chance agreement")
+    with pytest.raises(BadInputError, match="rating 5"):
+        cohen_kappa([0, 5], [0, 1])
+
+
+@pytest.mark.parametrize("kappa,band", [(-0.1, "poor"), (0.0, "slight"), (0.2, "slight"), (0.378, "fair"),
+                                        (0.422, "moderate"), (0.7, "substantial"), (0.8, "substantial"),
+                                        (0.893, "almost perfect"), (None, None)])
+def test_landis_koch_band(kappa, band):
+    assert landis_koch_band(kappa) == band
+
+
+@pytest.mark.parametrize("b,c", [(0, 0), (3, 9), (12, 12), (30, 12), (20, 40), (13, 13)])
+def test_mcnemar_matches_statsmodels(b, c):
+    ours = mcnemar_from_counts(b, c)
+    exact = b + c < 25
+    ref = sm_mcnemar([[10, b], [c, 10]], exact=exact, correction=True)
+    assert ours["method"] == ("exact binomial" if exact else "chi-square with continuity correction")
+    assert ours["p_value"] == pytest.approx(ref.pvalue, abs=1e-12)
+    assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-12)
+
+
+def test_mcnemar_from_paired_correctness():
+    a = np.array([1, 1, 1, 0, 1, 0], bool)
+    b = np.array([0, 0, 1, 0, 1, 1], bool)
+    r = mcnemar(a, b)
+    assert (r["b"], r["c"], r["n"]) == (2, 1, 6)
+
+
+def test_brier_and_reliability():
+    y = np.array([0, 1, 1, 0])
+    s = np.array([0.0, 1.0, 0.95, 0.15])
+    assert brier_score(y, s) == pytest.approx((0.05 ** 2 + 0.15 ** 2) / 4)
+    bins = reliability_bins(y, s)
+    assert sum(b["n"] for b in bins) == 4
+    assert bins[-1]["observed_rate"] == 1.0 and bins[-1]["n"] == 2  # 1.0 falls in the last bin
+
+
+def test_select_threshold_youden_and_sensitivity():
+    y = np.array([0, 0, 0, 1, 0, 1, 1, 1])
+    s = np.array([0.1, 0.2, 0.3, 0.35, 0.6, 0.7, 0.8, 0.9])
+    yj = select_threshold(y, s, "youden")
+    assert yj["threshold"] == 0.7 and yj["sensitivity"] == 0.75 and yj["specificity"] == 1.0
+    st = select_threshold(y, s, "sensitivity", target_sensitivity=1.0)
+    assert st["threshold"] == 0.35 and st["sensitivity"] == 1.0
+    with pytest.raises(BadInputError, match="both positive and negative"):
+        select_threshold([1, 1], [0.2, 0.3])
+    with pytest.raises(BadInputError, match="'median'"):
+        select_threshold(y, s, "median")
