@@ -10,8 +10,8 @@ import os
 
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from lib.core.http import http_error
 from lib.core.errors import AppError, ModelNotReadyError
+from lib.core.http import http_error
 
 
 class WeightedInferTask(BasicInferTask):
@@ -24,10 +24,12 @@ class WeightedInferTask(BasicInferTask):
 
     def __call__(self, request, callbacks=None):
         if not self.is_valid():
-            raise http_error(ModelNotReadyError(
-                f"{self.model_name} model has no weights at {self.path[-1] if self.path else '(none)'}; "
-                f"train it with POST /train/{self.model_name} or 'python main.py train {self.model_name}'"
-            ))
+            raise http_error(
+                ModelNotReadyError(
+                    f"{self.model_name} model has no weights at {self.path[-1] if self.path else '(none)'}; "
+                    f"train it with POST /train/{self.model_name} or 'python main.py train {self.model_name}'"
+                )
+            )
         try:
             return self.finish_result(*super().__call__(request, callbacks))
         except AppError as exc:

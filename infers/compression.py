@@ -17,13 +17,13 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
 from infers.base import WeightedInferTask
+from lib.anatomy.geometry import NotEvaluable
+from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
+from lib.io.labels import write_label_map
+from lib.io.reader import read_radiograph
 from lib.models.classifier import classify_crops
 from lib.models.crops import segment_crops
 from lib.models.gradcam import gradcam_crops, heatmap_peak
-from lib.anatomy.geometry import NotEvaluable
-from lib.io.reader import read_radiograph
-from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
-from lib.io.labels import write_label_map
 
 logger = logging.getLogger(__name__)
 
@@ -42,8 +42,13 @@ class RunLevelsd:
         image = read_radiograph(out["image"], max_pixels=self.max_pixels)
         request = {"image": out["image"], "device": str(out.get("device", "cpu")), "skip_writer": True}
         _, levels = self.levels_task(request)
-        out.update(pixels=image.pixels, pred=np.asarray(levels["pred"], dtype=np.uint8), spacing_mm=image.spacing_mm,
-                   levels_report=levels["levels_report"], radiograph=levels["radiograph"])
+        out.update(
+            pixels=image.pixels,
+            pred=np.asarray(levels["pred"], dtype=np.uint8),
+            spacing_mm=image.spacing_mm,
+            levels_report=levels["levels_report"],
+            radiograph=levels["radiograph"],
+        )
         return out
 
 
@@ -64,12 +69,18 @@ class CompressionInfer(WeightedInferTask):
 
     model_name = "compression"
 
-    def __init__(self, path, network, levels_task, card: Callable[[], dict], max_pixels: int, preload=False,
-                 skip_writer=False):
+    def __init__(
+        self, path, network, levels_task, card: Callable[[], dict], max_pixels: int, preload=False, skip_writer=False
+    ):
         super().__init__(
-            path=path, network=network, type=InferType.SEGMENTATION, labels=dict(LEVEL_LABELS), dimension=2,
+            path=path,
+            network=network,
+            type=InferType.SEGMENTATION,
+            labels=dict(LEVEL_LABELS),
+            dimension=2,
             description="Cord compression per disc segment (C2/3-C6/7) with Grad-CAM, on a lateral cervical radiograph",
-            preload=preload, skip_writer=skip_writer,
+            preload=preload,
+            skip_writer=skip_writer,
         )
         self.levels_task, self.card, self.max_pixels = levels_task, card, max_pixels
 
@@ -113,16 +124,24 @@ class CompressionInfer(WeightedInferTask):
                 segments[segment] = {"probability": None, "decision": None, "evaluable": False, "reason": entry.reason}
                 continue
             p = data["probabilities"][segment]
-            segments[segment] = {"probability": round(p, 6), "evaluable": True,
-                                 "decision": "compressed" if p >= threshold else "not compressed",
-                                 "gradcam_peak_px": [round(v, 1) for v in
-                                                     heatmap_peak(data["heatmaps"][segment], entry[1])]}
+            segments[segment] = {
+                "probability": round(p, 6),
+                "evaluable": True,
+                "decision": "compressed" if p >= threshold else "not compressed",
+                "gradcam_peak_px": [round(v, 1) for v in heatmap_peak(data["heatmaps"][segment], entry[1])],
+            }
         warnings = list(report.warnings)
         warnings += [w for w in data["radiograph"].get("warnings", []) if w not in warnings]
         if not report.is_cervical_spine:
             warnings.append(f"no lateral cervical spine found ({report.reason}): no segment evaluated")
         present = set(report.found if report.is_cervical_spine else [])
         present |= {"spinal_canal"} if (data["pred"] == LEVEL_LABELS["spinal_canal"]).any() else set()
-        return {"model": "compression", "model_version": str(card.get("version", "untrained")), "threshold": threshold,
-                "threshold_method": card.get("threshold_method"), "segments": segments, "warnings": warnings,
-                "present_labels": {k: v for k, v in LEVEL_LABELS.items() if k in present}}
+        return {
+            "model": "compression",
+            "model_version": str(card.get("version", "untrained")),
+            "threshold": threshold,
+            "threshold_method": card.get("threshold_method"),
+            "segments": segments,
+            "warnings": warnings,
+            "present_labels": {k: v for k, v in LEVEL_LABELS.items() if k in present},
+        }

@@ -16,11 +16,11 @@ import torch
 from monai.inferers import SimpleInferer
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
+from infers.base import WeightedInferTask
+from lib.anatomy.levels import clean_levels, segment_status
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.labels import write_label_map
-from lib.anatomy.levels import clean_levels, segment_status
 from lib.models.cards import model_version
-from infers.base import WeightedInferTask
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 
 logger = logging.getLogger(__name__)
@@ -45,7 +45,9 @@ class RestoreLevelsd:
         probabilities = None
         if len(foreground):
             (r0, c0), (r1, c1) = foreground.min(0).values.tolist(), foreground.max(0).values.tolist()
-            rows, cols = box.source_box((r0 - self.MARGIN_PX, r1 + 1 + self.MARGIN_PX), (c0 - self.MARGIN_PX, c1 + 1 + self.MARGIN_PX))
+            rows, cols = box.source_box(
+                (r0 - self.MARGIN_PX, r1 + 1 + self.MARGIN_PX), (c0 - self.MARGIN_PX, c1 + 1 + self.MARGIN_PX)
+            )
             probabilities = box.restore_region(low, rows, cols)
             offset = (rows[0], cols[0])
             crop = probabilities.max(0).indices.to(torch.uint8).numpy()
@@ -53,7 +55,7 @@ class RestoreLevelsd:
             crop = label
         report = clean_levels(crop, None if probabilities is None else probabilities.numpy(), out.get("spacing_mm"))
         if report.is_cervical_spine:
-            label[offset[0]: offset[0] + crop.shape[0], offset[1]: offset[1] + crop.shape[1]] = report.label_map
+            label[offset[0] : offset[0] + crop.shape[0], offset[1] : offset[1] + crop.shape[1]] = report.label_map
         report.centroid_px = {k: [v[0] + offset[1], v[1] + offset[0]] for k, v in report.centroid_px.items()}
         report.label_map = label  # an empty map on a film that is not a lateral cervical spine
         out["pred"] = label
@@ -66,8 +68,9 @@ class LevelsInfer(WeightedInferTask):
 
     model_name = "levels"
 
-    def __init__(self, path, network, card_path: str, max_pixels: int, preload=False, train_mode=False,
-                 skip_writer=False):
+    def __init__(
+        self, path, network, card_path: str, max_pixels: int, preload=False, train_mode=False, skip_writer=False
+    ):
         super().__init__(
             path=path,
             network=network,
@@ -116,12 +119,15 @@ class LevelsInfer(WeightedInferTask):
 
     def result_json(self, data: dict) -> dict:
         report = data["levels_report"]
-        warnings = list(report.warnings) + [w for w in data["radiograph"].get("warnings", []) if w not in report.warnings]
+        warnings = list(report.warnings) + [
+            w for w in data["radiograph"].get("warnings", []) if w not in report.warnings
+        ]
         return {
             "model": "levels",
             "model_version": self.model_version,
             "cervical_spine_found": report.is_cervical_spine,
-            "reason": report.reason if report.is_cervical_spine or report.reason.startswith("no cervical")
+            "reason": report.reason
+            if report.is_cervical_spine or report.reason.startswith("no cervical")
             else f"no cervical levels found: {report.reason}",
             "levels": {"found": report.found, "missing": report.missing, "area_mm2": report.area_mm2},
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),

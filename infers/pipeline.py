@@ -18,23 +18,30 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from lib.core.http import http_error
-from lib.models.classifier import classify_crops
-from lib.models.crops import COMPRESSION_INPUT_SIZE, normalise_crop
-from lib.core.errors import AppError, BadInputError, ModelNotReadyError
-from lib.models.gradcam import gradcam_crops, heatmap_peak
 from lib.anatomy.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
-from lib.io.reader import read_radiograph
-from lib.io.labels import write_label_map
-from lib.results.heatmap import heatmap_to_json
-from lib.models.refiner import refine_landmarks
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import segment_status
 from lib.anatomy.measurements import all_measurements
+from lib.core.errors import AppError, BadInputError, ModelNotReadyError
+from lib.core.http import http_error
+from lib.io.labels import write_label_map
+from lib.io.reader import read_radiograph
 from lib.models.cards import model_version
-from lib.results.pipeline import (PIPELINE_LABELS, CompressionCalls, Measured, assemble_result, detector_spacing_mm, label_names_present,
-                                 mark_positive_segments)
+from lib.models.classifier import classify_crops
+from lib.models.crops import COMPRESSION_INPUT_SIZE, normalise_crop
+from lib.models.gradcam import gradcam_crops, heatmap_peak
+from lib.models.refiner import refine_landmarks
 from lib.models.transforms import LoadRadiographd
+from lib.results.heatmap import heatmap_to_json
+from lib.results.pipeline import (
+    PIPELINE_LABELS,
+    CompressionCalls,
+    Measured,
+    assemble_result,
+    detector_spacing_mm,
+    label_names_present,
+    mark_positive_segments,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +63,7 @@ class PipelineInfer(BasicInferTask):
             labels=dict(PIPELINE_LABELS),
             dimension=2,
             description="Cervical cord compression per disc segment (C2/3-C6/7) with Grad-CAM, levels and "
-                        "radiographic measurements, on a lateral cervical radiograph",
+            "radiographic measurements, on a lateral cervical radiograph",
         )
         self.levels, self.compression = levels, compression
         self.landmarks = landmarks
@@ -74,9 +81,12 @@ class PipelineInfer(BasicInferTask):
 
     def __call__(self, request, callbacks=None):
         if not self.levels.is_valid():
-            raise http_error(ModelNotReadyError(
-                "pipeline needs the levels model, which has no weights yet; train it with POST /train/levels "
-                "or 'python main.py train levels'"))
+            raise http_error(
+                ModelNotReadyError(
+                    "pipeline needs the levels model, which has no weights yet; train it with POST /train/levels "
+                    "or 'python main.py train levels'"
+                )
+            )
         try:
             data = self.run(request)
             if request.get("skip_writer") or self.skip_writer:
@@ -99,10 +109,20 @@ class PipelineInfer(BasicInferTask):
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
         radiograph = image.describe()
         radiograph["warnings"] = list(dict.fromkeys(radiograph["warnings"] + report.warnings))
-        summary = {"cervical_spine_found": report.is_cervical_spine, "reason": report.reason,
-                   "found": report.found, "missing": report.missing}
-        out = {"pixels": image.pixels, "pred": label, "heatmap": None, "landmarks": {},
-               "spacing_mm": image.spacing_mm, "timings_ms": {"levels": _ms(started)}}
+        summary = {
+            "cervical_spine_found": report.is_cervical_spine,
+            "reason": report.reason,
+            "found": report.found,
+            "missing": report.missing,
+        }
+        out = {
+            "pixels": image.pixels,
+            "pred": label,
+            "heatmap": None,
+            "landmarks": {},
+            "spacing_mm": image.spacing_mm,
+            "timings_ms": {"levels": _ms(started)},
+        }
         versions = {name: model_version(card) for name, card in self.cards.items()}
         if not report.is_cervical_spine:
             out["result"] = assemble_result(summary, {}, radiograph, versions)
@@ -122,8 +142,13 @@ class PipelineInfer(BasicInferTask):
         out["pred"] = mark_positive_segments(label, landmarks, positives)
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
-            summary, segment_status(report.found), radiograph, versions,
-            Measured(measurements, note, landmark_source), CompressionCalls(probabilities, peaks, threshold, why_not))
+            summary,
+            segment_status(report.found),
+            radiograph,
+            versions,
+            Measured(measurements, note, landmark_source),
+            CompressionCalls(probabilities, peaks, threshold, why_not),
+        )
         out["timings_ms"]["total"] = _ms(started)
         return out
 

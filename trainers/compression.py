@@ -19,19 +19,27 @@ import numpy as np
 import torch
 
 from lib.core.atomic import write_json_atomic
+from lib.core.errors import BadInputError
+from lib.evaluation.stats import auc, binary_metrics, select_threshold
+from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.classifier import NETWORK_DESCRIPTION, predict_widened, train_epoch
 from lib.models.crops import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
-from lib.core.errors import BadInputError
-from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.networks import load_weights
 from lib.models.splits import partition
-from lib.evaluation.stats import auc, binary_metrics, select_threshold
 from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {"max_epochs": 12, "train_batch_size": 32, "learning_rate": 2e-3, "weight_decay": 1e-4, "val_split": 0.1,
-            "threshold_method": "youden", "seed": 0, "context": 1.25}
+DEFAULTS = {
+    "max_epochs": 12,
+    "train_batch_size": 32,
+    "learning_rate": 2e-3,
+    "weight_decay": 1e-4,
+    "val_split": 0.1,
+    "threshold_method": "youden",
+    "seed": 0,
+    "context": 1.25,
+}
 
 
 def labelled_items(datastore) -> list[dict]:
@@ -51,7 +59,8 @@ def _threshold_method(text: str) -> dict:
             return {"method": "sensitivity", "target_sensitivity": float(str(text).split(":", 1)[1])}
         except ValueError:
             raise BadInputError(
-                f"threshold_method {text!r}: the target after 'sensitivity:' must be a number") from None
+                f"threshold_method {text!r}: the target after 'sensitivity:' must be a number"
+            ) from None
     if text != "youden":
         raise BadInputError(f"threshold_method {text!r} not allowed; use 'youden' or 'sensitivity:<0-1>'")
     return {"method": "youden"}
@@ -60,10 +69,30 @@ def _threshold_method(text: str) -> dict:
 class CompressionTrainer(PlainTrainTask):
     """Per-segment compression classifier: BCE, AdamW, cosine learning rate, validation AUC model selection."""
 
-    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
-                 kang_threshold: int = 2, config: dict | None = None, device: str = "cpu"):
-        super().__init__("Train the per-segment cord compression classifier from segment labels", DEFAULTS,
-                         model_dir, network_factory, publish_path, card_path, card_fields, max_pixels, config, device)
+    def __init__(
+        self,
+        model_dir,
+        network_factory,
+        publish_path,
+        card_path,
+        card_fields,
+        max_pixels: int,
+        kang_threshold: int = 2,
+        config: dict | None = None,
+        device: str = "cpu",
+    ):
+        super().__init__(
+            "Train the per-segment cord compression classifier from segment labels",
+            DEFAULTS,
+            model_dir,
+            network_factory,
+            publish_path,
+            card_path,
+            card_fields,
+            max_pixels,
+            config,
+            device,
+        )
         self._kang_threshold = kang_threshold
 
     def __call__(self, request, datastore):
@@ -80,8 +109,9 @@ class CompressionTrainer(PlainTrainTask):
         """Crop sets (train, validation) of the datastore's labelled images."""
         train, validation = partition(labelled_items(datastore), float(options["val_split"]))
         if not train:
-            raise BadInputError("no training images: none has both a final level label and 'segments' info "
-                                "in a train split")
+            raise BadInputError(
+                "no training images: none has both a final level label and 'segments' info in a train split"
+            )
         sets = []
         for items in (train, validation):
             cases = _cases(items, self._max_pixels)
@@ -97,8 +127,9 @@ class CompressionTrainer(PlainTrainTask):
         generator = torch.Generator().manual_seed(int(options["seed"]))
         network = self._network_factory().to(self._device)
         epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
-        optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
-                                      weight_decay=float(options["weight_decay"]))
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=float(options["learning_rate"]), weight_decay=float(options["weight_decay"])
+        )
         scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(train) / batch))
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
@@ -107,19 +138,35 @@ class CompressionTrainer(PlainTrainTask):
         history, best = [], None
         for epoch in range(1, epochs + 1):
             t0 = time.time()
-            loss = train_epoch(network, optimizer, scheduler, train.crops, train.targets, train.context, batch,
-                               generator, pos_weight, self._device)
+            loss = train_epoch(
+                network,
+                optimizer,
+                scheduler,
+                train.crops,
+                train.targets,
+                train.context,
+                batch,
+                generator,
+                pos_weight,
+                self._device,
+            )
             val_auc = self._auc(network, validation)
             seconds = round(time.time() - t0, 1)
             history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": seconds})
-            logger.info("compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s",
-                        epoch, epochs, loss, val_auc, seconds)
+            logger.info(
+                "compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s", epoch, epochs, loss, val_auc, seconds
+            )
             if best is None or (val_auc or 0.0) > (best["val_auc"] or 0.0):
                 best = history[-1]
                 torch.save({"model": network.state_dict()}, candidate)
-        stats = {"history": history, "best_metric": best["val_auc"], "best_metric_epoch": best["epoch"],
-                 "total_time": round(time.time() - started, 1), "train": train.counts(),
-                 "validation": validation.counts()}
+        stats = {
+            "history": history,
+            "best_metric": best["val_auc"],
+            "best_metric_epoch": best["epoch"],
+            "total_time": round(time.time() - started, 1),
+            "train": train.counts(),
+            "validation": validation.counts(),
+        }
         self._publish(options, candidate, validation, stats, started)
         write_json_atomic(stats, self.model_dir / "stats.json")
         return stats
@@ -141,28 +188,49 @@ class CompressionTrainer(PlainTrainTask):
 
     def _publish(self, options: dict, candidate: Path, validation: CropSet, stats: dict, started: float) -> None:
         if len(validation) == 0 or validation.targets.min() == validation.targets.max():
-            logger.warning("validation needs positive and negative segments: the new model stays in %s "
-                           "unpublished", candidate)
+            logger.warning(
+                "validation needs positive and negative segments: the new model stays in %s unpublished", candidate
+            )
             stats["publish"] = PublishDecision(False, None, None, "no validation segments of both classes").as_dict()
             return
         probabilities = self._probabilities(candidate, validation)
         method = _threshold_method(options["threshold_method"])
         operating = select_threshold(validation.targets, probabilities, **method)
         calls = (probabilities >= operating["threshold"]).astype(int)
-        figures = {k: v["value"] for k, v in binary_metrics(validation.targets, calls).items()
-                   if k in ("accuracy", "sensitivity", "specificity", "f1")}
-        card_fields = {**self._card_fields(), "threshold": operating["threshold"],
-                       "threshold_method": options["threshold_method"],
-                       "threshold_description": operating["description"],
-                       "validation": {"auc": auc(validation.targets, probabilities).get("value"), **figures,
-                                      **validation.counts()},
-                       "input_size": list(COMPRESSION_INPUT_SIZE), "network": NETWORK_DESCRIPTION,
-                       "training": {"epochs": int(options["max_epochs"]), "best_epoch": stats["best_metric_epoch"],
-                                    "seed": int(options["seed"]), "batch_size": int(options["train_batch_size"]),
-                                    "learning_rate": float(options["learning_rate"]), **stats["train"],
-                                    "seconds": round(time.time() - started, 1), "device": self._device}}
-        self.last_decision = publish_if_better(candidate, self._served_path, self._card_path,
-                                               score=lambda path: self._score(path, validation),
-                                               card_fields=card_fields)
+        figures = {
+            k: v["value"]
+            for k, v in binary_metrics(validation.targets, calls).items()
+            if k in ("accuracy", "sensitivity", "specificity", "f1")
+        }
+        card_fields = {
+            **self._card_fields(),
+            "threshold": operating["threshold"],
+            "threshold_method": options["threshold_method"],
+            "threshold_description": operating["description"],
+            "validation": {
+                "auc": auc(validation.targets, probabilities).get("value"),
+                **figures,
+                **validation.counts(),
+            },
+            "input_size": list(COMPRESSION_INPUT_SIZE),
+            "network": NETWORK_DESCRIPTION,
+            "training": {
+                "epochs": int(options["max_epochs"]),
+                "best_epoch": stats["best_metric_epoch"],
+                "seed": int(options["seed"]),
+                "batch_size": int(options["train_batch_size"]),
+                "learning_rate": float(options["learning_rate"]),
+                **stats["train"],
+                "seconds": round(time.time() - started, 1),
+                "device": self._device,
+            },
+        }
+        self.last_decision = publish_if_better(
+            candidate,
+            self._served_path,
+            self._card_path,
+            score=lambda path: self._score(path, validation),
+            card_fields=card_fields,
+        )
         stats["publish"] = self.last_decision.as_dict()
         stats["threshold"] = operating

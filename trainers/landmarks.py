@@ -1,8 +1,8 @@
 """Landmark refiner train task: reference landmarks from the final level labels, a plain loop, publish only if better.
 
 Every image with a final level label gives up to three points per vertebra (``lib.models.patches.POINTS``); their
-reference positions are ``lib.anatomy.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline makes on
-a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's ``split``
+reference positions are ``lib.anatomy.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline
+makes on a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's ``split``
 decides train and validation (test splits are never read). The candidate replaces the served weights only if its
 error on the same fixed validation displacements is lower (``lib.models.cards.publish_if_better``).
 """
@@ -17,26 +17,39 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from lib.anatomy.landmarks import estimate_landmarks
 from lib.core.atomic import write_json_atomic
 from lib.core.errors import BadInputError
-from lib.models.refiner import NETWORK_DESCRIPTION, PointSet, build_point_set, load_refiner, train_epoch, \
-    validation_error
-from lib.anatomy.landmarks import estimate_landmarks
 from lib.models.cards import PublishDecision, publish_if_better
+from lib.models.refiner import (
+    NETWORK_DESCRIPTION,
+    PointSet,
+    build_point_set,
+    load_refiner,
+    train_epoch,
+    validation_error,
+)
 from lib.models.splits import partition
 from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
 
 logger = logging.getLogger(__name__)
 
-DEFAULTS = {"max_epochs": 25, "train_batch_size": 64, "learning_rate": 2e-3, "weight_decay": 1e-4, "val_split": 0.1,
-            "seed": 0}
+DEFAULTS = {
+    "max_epochs": 25,
+    "train_batch_size": 64,
+    "learning_rate": 2e-3,
+    "weight_decay": 1e-4,
+    "val_split": 0.1,
+    "seed": 0,
+}
 
 
 def _cases(items: list[dict], max_pixels: int):
     for item, image, mask in read_final_labels(items, max_pixels, "landmark points"):
         if mask.shape != image.pixels.shape:
-            logger.warning("%s: label %s does not match the image %s; skipped", item["label"], mask.shape,
-                           image.pixels.shape)
+            logger.warning(
+                "%s: label %s does not match the image %s; skipped", item["label"], mask.shape, image.pixels.shape
+            )
             continue
         yield image.pixels, estimate_landmarks(mask, image.spacing_mm)
 
@@ -44,10 +57,29 @@ def _cases(items: list[dict], max_pixels: int):
 class LandmarksTrainer(PlainTrainTask):
     """The landmark refiner: Smooth-L1 on the offset, AdamW, cosine learning rate, validation error selection."""
 
-    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
-                 config: dict | None = None, device: str = "cpu"):
-        super().__init__("Train the landmark refiner (walls and spinolaminar line at film resolution)", DEFAULTS,
-                         model_dir, network_factory, publish_path, card_path, card_fields, max_pixels, config, device)
+    def __init__(
+        self,
+        model_dir,
+        network_factory,
+        publish_path,
+        card_path,
+        card_fields,
+        max_pixels: int,
+        config: dict | None = None,
+        device: str = "cpu",
+    ):
+        super().__init__(
+            "Train the landmark refiner (walls and spinolaminar line at film resolution)",
+            DEFAULTS,
+            model_dir,
+            network_factory,
+            publish_path,
+            card_path,
+            card_fields,
+            max_pixels,
+            config,
+            device,
+        )
 
     def __call__(self, request, datastore):
         options = self.options(request)
@@ -73,8 +105,9 @@ class LandmarksTrainer(PlainTrainTask):
         rng = np.random.default_rng(seed)
         network = self._network_factory().to(self._device)
         epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
-        optimizer = torch.optim.AdamW(network.parameters(), lr=float(options["learning_rate"]),
-                                      weight_decay=float(options["weight_decay"]))
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=float(options["learning_rate"]), weight_decay=float(options["weight_decay"])
+        )
         scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(train) / batch))
         self.model_dir.mkdir(parents=True, exist_ok=True)
         candidate = self.model_dir / "candidate.pt"
@@ -83,17 +116,26 @@ class LandmarksTrainer(PlainTrainTask):
             t0 = time.time()
             loss = train_epoch(network, optimizer, scheduler, train, batch, rng, self._device)
             error = validation_error(network, validation, seed, self._device) if len(validation) else None
-            history.append({"epoch": epoch, "loss": round(loss, 5),
-                            "val_error_depths": None if error is None else round(error, 5),
-                            "seconds": round(time.time() - t0, 1)})
+            history.append(
+                {
+                    "epoch": epoch,
+                    "loss": round(loss, 5),
+                    "val_error_depths": None if error is None else round(error, 5),
+                    "seconds": round(time.time() - t0, 1),
+                }
+            )
             logger.info("landmarks epoch %d/%d: loss %.4f, validation error %s body depths", epoch, epochs, loss, error)
             if error is not None and (best is None or error < best["val_error_depths"]):
                 best = history[-1]
                 torch.save({"model": network.state_dict()}, candidate)
-        stats = {"history": history, "best_metric": None if best is None else best["val_error_depths"],
-                 "best_metric_epoch": None if best is None else best["epoch"],
-                 "total_time": round(time.time() - started, 1), "train": train.counts(),
-                 "validation": validation.counts()}
+        stats = {
+            "history": history,
+            "best_metric": None if best is None else best["val_error_depths"],
+            "best_metric_epoch": None if best is None else best["epoch"],
+            "total_time": round(time.time() - started, 1),
+            "train": train.counts(),
+            "validation": validation.counts(),
+        }
         self._publish(options, candidate, validation, stats, started, seed)
         write_json_atomic(stats, self.model_dir / "stats.json")
         return stats
@@ -107,13 +149,26 @@ class LandmarksTrainer(PlainTrainTask):
             logger.warning("no validation points: the new refiner stays in %s unpublished", candidate)
             stats["publish"] = PublishDecision(False, None, None, "no validation points").as_dict()
             return
-        card_fields = {**self._card_fields(), "network": NETWORK_DESCRIPTION,
-                       "validation": {"mean_abs_offset_error_depths": stats["best_metric"], **validation.counts()},
-                       "training": {"epochs": int(options["max_epochs"]), "best_epoch": stats["best_metric_epoch"],
-                                    "seed": seed, "batch_size": int(options["train_batch_size"]),
-                                    "learning_rate": float(options["learning_rate"]), **stats["train"],
-                                    "seconds": round(time.time() - started, 1), "device": self._device}}
-        self.last_decision = publish_if_better(candidate, self._served_path, self._card_path,
-                                               score=lambda path: self._score(path, validation, seed),
-                                               card_fields=card_fields)
+        card_fields = {
+            **self._card_fields(),
+            "network": NETWORK_DESCRIPTION,
+            "validation": {"mean_abs_offset_error_depths": stats["best_metric"], **validation.counts()},
+            "training": {
+                "epochs": int(options["max_epochs"]),
+                "best_epoch": stats["best_metric_epoch"],
+                "seed": seed,
+                "batch_size": int(options["train_batch_size"]),
+                "learning_rate": float(options["learning_rate"]),
+                **stats["train"],
+                "seconds": round(time.time() - started, 1),
+                "device": self._device,
+            },
+        }
+        self.last_decision = publish_if_better(
+            candidate,
+            self._served_path,
+            self._card_path,
+            score=lambda path: self._score(path, validation, seed),
+            card_fields=card_fields,
+        )
         stats["publish"] = self.last_decision.as_dict()

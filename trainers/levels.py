@@ -26,9 +26,9 @@ from monai.transforms import (
 )
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 
-from lib.io.reader import image_id_of
-from lib.core.errors import BadInputError
 from lib.anatomy.names import LEVEL_LABELS
+from lib.core.errors import BadInputError
+from lib.io.reader import image_id_of
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.networks import load_weights
 from lib.models.splits import partition
@@ -46,10 +46,26 @@ N_CLASSES = len(LEVEL_LABELS) + 1
 class LevelsTrainer(BasicTrainTask):
     """Supervised training of the levels UNet (Dice + cross-entropy) with per-level validation Dice."""
 
-    def __init__(self, model_dir, network_factory, publish_path, card_path, card_fields, max_pixels: int,
-                 config: dict | None = None, **kwargs):
-        defaults = {"max_epochs": 30, "train_batch_size": 8, "val_batch_size": 4, "val_split": 0.1,
-                    "learning_rate": 2e-3, "dataset": "CacheDataset", "dataloader": "DataLoader"}
+    def __init__(
+        self,
+        model_dir,
+        network_factory,
+        publish_path,
+        card_path,
+        card_fields,
+        max_pixels: int,
+        config: dict | None = None,
+        **kwargs,
+    ):
+        defaults = {
+            "max_epochs": 30,
+            "train_batch_size": 8,
+            "val_batch_size": 4,
+            "val_split": 0.1,
+            "learning_rate": 2e-3,
+            "dataset": "CacheDataset",
+            "dataloader": "DataLoader",
+        }
         defaults.update(config or {})
         self._network_factory = network_factory
         self._served_path = publish_path
@@ -57,8 +73,14 @@ class LevelsTrainer(BasicTrainTask):
         self._card_fields = card_fields
         self._max_pixels = max_pixels
         self.last_decision: PublishDecision | None = None
-        super().__init__(model_dir, "Train the C2-C7 levels model from final labels", config=defaults,
-                         publish_path=None, load_path=publish_path, **kwargs)
+        super().__init__(
+            model_dir,
+            "Train the C2-C7 levels model from final labels",
+            config=defaults,
+            publish_path=None,
+            load_path=publish_path,
+            **kwargs,
+        )
 
     def network(self, context: Context):
         return self._network_factory()
@@ -76,7 +98,9 @@ class LevelsTrainer(BasicTrainTask):
             info = datastore.get_image_info(image_id) if image_id else {}
             items.append({**item, "split": info.get("split"), "patient_id": info.get("patient_id")})
         if not items:
-            raise BadInputError("no images with final labels in the datastore: save at least one final level label first")
+            raise BadInputError(
+                "no images with final labels in the datastore: save at least one final level label first"
+            )
         return items
 
     def partition_datalist(self, context: Context, shuffle=False):
@@ -87,14 +111,24 @@ class LevelsTrainer(BasicTrainTask):
         return train, validation
 
     def _load(self):
-        return [LoadRadiographd(("image",), self._max_pixels), LoadLevelLabeld(("label",)),
-                Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",))]
+        return [
+            LoadRadiographd(("image",), self._max_pixels),
+            LoadLevelLabeld(("label",)),
+            Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",)),
+        ]
 
     def train_pre_transforms(self, context: Context):
         return self._load() + [
             RandFlipd(("image", "label"), prob=0.5, spatial_axis=1),  # patients facing either way
-            RandAffined(("image", "label"), prob=0.8, rotate_range=0.2, scale_range=0.15, translate_range=(20, 16),
-                        mode=("bilinear", "nearest"), padding_mode="zeros"),
+            RandAffined(
+                ("image", "label"),
+                prob=0.8,
+                rotate_range=0.2,
+                scale_range=0.15,
+                translate_range=(20, 16),
+                mode=("bilinear", "nearest"),
+                padding_mode="zeros",
+            ),
             RandAdjustContrastd("image", prob=0.5, gamma=(0.6, 1.6)),
             RandScaleIntensityd("image", factors=0.2, prob=0.5),
             RandGaussianNoised("image", prob=0.3, std=0.03),
@@ -102,8 +136,10 @@ class LevelsTrainer(BasicTrainTask):
         ]
 
     def train_post_transforms(self, context: Context):
-        return [Activationsd("pred", softmax=True),
-                AsDiscreted(("pred", "label"), argmax=(True, False), to_onehot=(N_CLASSES, N_CLASSES))]
+        return [
+            Activationsd("pred", softmax=True),
+            AsDiscreted(("pred", "label"), argmax=(True, False), to_onehot=(N_CLASSES, N_CLASSES)),
+        ]
 
     def val_pre_transforms(self, context: Context):
         return self._load() + [EnsureTyped(("image", "label"))]
@@ -126,7 +162,9 @@ class LevelsTrainer(BasicTrainTask):
         stats = super().train(rank, world_size, request, datalist)
         context = self._context
         if context.evaluator is None:
-            logger.warning("no validation images: the new levels model is kept in %s but not published", context.output_dir)
+            logger.warning(
+                "no validation images: the new levels model is kept in %s but not published", context.output_dir
+            )
             return stats
         self.last_decision = publish_if_better(
             candidate=f"{context.output_dir}/{self._key_metric_filename}",

@@ -16,10 +16,10 @@ import numpy as np
 import torch
 from monailabel.interfaces.tasks.train import TrainTask
 
-from lib.io.reader import read_radiograph
 from lib.io.labels import read_label_map
-from lib.models.cards import PublishDecision, read_card
 from lib.io.radiograph import Radiograph
+from lib.io.reader import read_radiograph
+from lib.models.cards import PublishDecision, read_card
 
 logger = logging.getLogger(__name__)
 
@@ -27,8 +27,19 @@ logger = logging.getLogger(__name__)
 class PlainTrainTask(TrainTask):
     """A train task with its options (``defaults`` updated by ``config``), a run folder and the publish target."""
 
-    def __init__(self, description: str, defaults: dict, model_dir, network_factory, publish_path, card_path,
-                 card_fields, max_pixels: int, config: dict | None = None, device: str = "cpu"):
+    def __init__(
+        self,
+        description: str,
+        defaults: dict,
+        model_dir,
+        network_factory,
+        publish_path,
+        card_path,
+        card_fields,
+        max_pixels: int,
+        config: dict | None = None,
+        device: str = "cpu",
+    ):
         super().__init__(description)
         self.model_dir = Path(model_dir)
         self._network_factory = network_factory
@@ -56,8 +67,15 @@ def final_label_items(datastore) -> list[dict]:
         if label_id is None:
             continue
         info = datastore.get_image_info(image_id) or {}
-        items.append({"image": datastore.get_image_uri(image_id), "label": datastore.get_label_uri(label_id, "final"),
-                      "info": info, "split": info.get("split"), "patient_id": info.get("patient_id", image_id)})
+        items.append(
+            {
+                "image": datastore.get_image_uri(image_id),
+                "label": datastore.get_label_uri(label_id, "final"),
+                "info": info,
+                "split": info.get("split"),
+                "patient_id": info.get("patient_id", image_id),
+            }
+        )
     return items
 
 
@@ -75,4 +93,5 @@ def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim
     """Learning rate from its start value down to zero over ``steps`` optimiser steps (half a cosine)."""
     steps = max(1, steps)
     return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps)))
+        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
+    )

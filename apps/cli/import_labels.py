@@ -10,8 +10,8 @@ import logging
 
 from apps.datastores.local import RadiographDatastore
 from lib.core.errors import BadParameterError
-from lib.evaluation.segment_labels import merge_segments, parse_segment_labels
 from lib.core.settings import parse_settings
+from lib.evaluation.segment_labels import merge_segments, parse_segment_labels
 
 logger = logging.getLogger(__name__)
 
@@ -36,5 +36,9 @@ def import_labels(csv_path, studies, conf: dict | None = None) -> dict:
     updates = {i: {"segments": merge_segments(infos[i], segments)} for i, segments in parsed["updates"].items()}
     store.update_image_infos(updates)
     logger.info("imported %d label rows into %d images", parsed["rows"], len(updates))
-    return {"rows": parsed["rows"], "images_updated": len(updates),
-            "images_without_labels": len(image_ids) - len(updates), "id_column": parsed["id_column"]}
+    return {
+        "rows": parsed["rows"],
+        "images_updated": len(updates),
+        "images_without_labels": len(image_ids) - len(updates),
+        "id_column": parsed["id_column"],
+    }

@@ -13,9 +13,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+from apps.paths import APP_DIR
 from lib.core.errors import AppError, BadParameterError
 from lib.core.settings import parse_settings, settings_help
-from apps.paths import APP_DIR
 
 logger = logging.getLogger("main")
 
@@ -37,8 +37,18 @@ def cmd_serve(args: argparse.Namespace) -> int:
         logger.info("making the phantom demo datastore at %s (first run)", DEMO_DATASTORE)
         make_demo_datastore(DEMO_DATASTORE)
     command = [
-        sys.executable, "-m", "monailabel.main", "start_server",
-        "--app", str(APP_DIR), "--studies", studies, "--host", args.host, "--port", str(args.port),
+        sys.executable,
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(APP_DIR),
+        "--studies",
+        studies,
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
     ]
     for key, value in conf.items():
         command += ["--conf", key, value]
@@ -53,8 +63,13 @@ def cmd_phantom(args: argparse.Namespace) -> int:
     from apps.cli.phantom import make_cohort
 
     path = make_cohort(
-        args.out, patients=args.patients, seed=args.seed, centre=args.centre,
-        prevalence=args.prevalence, preset=args.preset, workers=args.workers,
+        args.out,
+        patients=args.patients,
+        seed=args.seed,
+        centre=args.centre,
+        prevalence=args.prevalence,
+        preset=args.preset,
+        workers=args.workers,
     )
     print(f"cohort written to {path}")
     return 0
@@ -67,11 +82,21 @@ def cmd_train(args: argparse.Namespace) -> int:
     from apps.cli.train import train_model
 
     torch_threads(args.threads)
-    request = {"max_epochs": args.epochs, "train_batch_size": args.batch_size, "learning_rate": args.learning_rate,
-               "val_split": args.val_split}
+    request = {
+        "max_epochs": args.epochs,
+        "train_batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "val_split": args.val_split,
+    }
     request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
     stats = train_model(args.model, str(args.studies), _conf_dict(args.conf), request)
-    print(json.dumps({k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")}, indent=2, default=str))
+    print(
+        json.dumps(
+            {k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")},
+            indent=2,
+            default=str,
+        )
+    )
     return 0
 
 
@@ -89,13 +114,21 @@ def cmd_study(args: argparse.Namespace) -> int:
     from apps.cli.study import run_study
 
     torch_threads(args.threads)
-    result = run_study(args.out, studies=args.studies, conf=_conf_dict(args.conf), train=args.train,
-                       epochs={"levels": args.levels_epochs, "compression": args.compression_epochs},
-                       n_bootstrap=args.bootstrap, seed=args.seed)
+    result = run_study(
+        args.out,
+        studies=args.studies,
+        conf=_conf_dict(args.conf),
+        train=args.train,
+        epochs={"levels": args.levels_epochs, "compression": args.compression_epochs},
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
     sets = result["summary"].get("test_sets", {})
     for name, block in sets.items():
         metrics = block["units"]["segment"]["metrics"]
-        shown = {k: (metrics.get(k) or {}).get("value") for k in ("accuracy", "auc", "sensitivity", "specificity", "kappa")}
+        shown = {
+            k: (metrics.get(k) or {}).get("value") for k in ("accuracy", "auc", "sensitivity", "specificity", "kappa")
+        }
         print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in shown.items() if v is not None))
     print(json.dumps(result["baselines"], indent=2))
     print(f"report: {Path(args.out) / 'report.html'}")
@@ -108,8 +141,14 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
 
     threshold = _threshold_arg(args.threshold)
     summary = evaluate(
-        args.predictions, args.reference, args.out, readers_csv=args.readers, threshold=threshold,
-        n_bootstrap=args.bootstrap, seed=args.seed, progress=True,
+        args.predictions,
+        args.reference,
+        args.out,
+        readers_csv=args.readers,
+        threshold=threshold,
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+        progress=True,
     )
     print(f"summary: {Path(args.out) / 'summary.json'}  report: {Path(args.out) / 'report.html'}")
     print(f"threshold {summary['threshold']['value']:.3f} ({summary['threshold']['source']})")
@@ -144,9 +183,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
         if not (args.split and args.csv):
             raise BadParameterError("--studies needs --split and --csv")
         summary = predict_split(pipeline, settings, args.studies, args.split, args.csv, args.reference)
-        print(f"{summary['rows']} prediction rows for {summary['images']} images -> {args.csv}"
-              + (f"; {summary['reference_rows']} reference rows -> {args.reference}" if args.reference else "")
-              + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else ""))
+        print(
+            f"{summary['rows']} prediction rows for {summary['images']} images -> {args.csv}"
+            + (f"; {summary['reference_rows']} reference rows -> {args.reference}" if args.reference else "")
+            + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else "")
+        )
         return 0
     if not args.inputs or not args.out:
         raise BadParameterError("give radiograph files or folders and --out, or --studies with --split and --csv")
@@ -165,8 +206,10 @@ def cmd_import_labels(args: argparse.Namespace) -> int:
     from apps.cli.import_labels import import_labels
 
     report = import_labels(args.csv, args.studies, _conf_dict(args.conf))
-    print(f"imported {report['rows']} rows into {report['images_updated']} images; "
-          f"{report['images_without_labels']} images have no row in the CSV")
+    print(
+        f"imported {report['rows']} rows into {report['images_updated']} images; "
+        f"{report['images_without_labels']} images have no row in the CSV"
+    )
     return 0
 
 
@@ -195,8 +238,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     phantom = sub.add_parser("phantom", help="generate a synthetic lateral cervical radiograph cohort as a datastore")
     phantom.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
-    phantom.add_argument("--preset", choices=("cohort", "protocol", "demo"), default="cohort",
-                         help="cohort: one centre split 80/10/10; protocol: 480/60/60 internal + 60 external; demo: small two-centre")
+    phantom.add_argument(
+        "--preset",
+        choices=("cohort", "protocol", "demo"),
+        default="cohort",
+        help="cohort: one centre split 80/10/10; protocol: 480/60/60 internal + 60 external; demo: small two-centre",
+    )
     phantom.add_argument("--patients", type=int, default=24, help="patients (cohort and demo presets)")
     phantom.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
     phantom.add_argument("--centre", default="internal", help="centre profile (cohort preset)")
@@ -208,20 +255,29 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("model", choices=("levels", "compression", "landmarks"), help="which model")
     train.add_argument("--studies", type=Path, required=True, help="datastore folder with final labels")
     train.add_argument("--epochs", type=int, help="default: the model's own (levels 30, compression 12, landmarks 25)")
-    train.add_argument("--batch-size", type=int, help="default: the model's own (levels 8, compression 32, landmarks 64)")
+    train.add_argument(
+        "--batch-size", type=int, help="default: the model's own (levels 8, compression 32, landmarks 64)"
+    )
     train.add_argument("--learning-rate", type=float, help="default: the model's own (2e-3 for all three)")
     train.add_argument("--val-split", type=float, default=0.1, help="validation share for images without a split")
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
     train.set_defaults(func=cmd_train)
 
-    evaluate = sub.add_parser("evaluate", help="accuracy, sensitivity, specificity, F1, AUC, kappa with CIs; readers; HTML report")
-    evaluate.add_argument("--predictions", type=Path, required=True, help="CSV: patient_id, segment, probability[, split]")
+    evaluate = sub.add_parser(
+        "evaluate", help="accuracy, sensitivity, specificity, F1, AUC, kappa with CIs; readers; HTML report"
+    )
+    evaluate.add_argument(
+        "--predictions", type=Path, required=True, help="CSV: patient_id, segment, probability[, split]"
+    )
     evaluate.add_argument("--reference", type=Path, required=True, help="CSV: patient_id, segment, compression[, kang]")
     evaluate.add_argument("--readers", type=Path, help="CSV: reader, patient_id, segment, call[, kang]")
     evaluate.add_argument("--out", type=Path, required=True, help="folder for summary.json and report.html")
-    evaluate.add_argument("--threshold", default="0.5",
-                          help="number, a model card JSON, 'youden' or 'sensitivity:0.9' (chosen on validation rows)")
+    evaluate.add_argument(
+        "--threshold",
+        default="0.5",
+        help="number, a model card JSON, 'youden' or 'sensitivity:0.9' (chosen on validation rows)",
+    )
     evaluate.add_argument("--bootstrap", type=int, default=2000, help="bootstrap replicates (patients resampled)")
     evaluate.add_argument("--seed", type=int, default=0, help="bootstrap seed")
     evaluate.set_defaults(func=cmd_evaluate)
@@ -256,13 +312,17 @@ def build_parser() -> argparse.ArgumentParser:
     predict.add_argument("--csv", type=Path, help="predictions CSV (patient_id, segment, probability, split)")
     predict.add_argument("--reference", type=Path, help="also write the reference CSV from the datastore")
     predict.add_argument("--threads", type=int, help="torch CPU threads")
-    predict.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
+    predict.add_argument(
+        "--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir"
+    )
     predict.set_defaults(func=cmd_predict)
 
     import_labels = sub.add_parser("import-labels", help="per-segment MRI labels from a CSV into a datastore")
     import_labels.add_argument("csv", type=Path, help="CSV: image_id or patient_id, segment, compression and/or kang")
     import_labels.add_argument("--studies", type=Path, required=True, help="datastore folder")
-    import_labels.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="e.g. kang_threshold 2")
+    import_labels.add_argument(
+        "--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="e.g. kang_threshold 2"
+    )
     import_labels.set_defaults(func=cmd_import_labels)
 
     from apps.ops.ohif import add_commands as add_ohif_commands
@@ -277,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str]) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(levelname)s %(name)s: %(message)s"
+    )
     try:
         return int(args.func(args) or 0)
     except AppError as exc:

@@ -24,8 +24,15 @@ PHANTOM_LABELS = "phantom_labels.json"
 REFERENCE_KEYS = ("compression", "kang", "evaluable")
 
 
-def make_cohort(out: str | Path, patients: int = 24, seed: int = 0, centre: str = "internal",
-                prevalence: float = 0.5, preset: str = "cohort", workers: int = 2) -> Path:
+def make_cohort(
+    out: str | Path,
+    patients: int = 24,
+    seed: int = 0,
+    centre: str = "internal",
+    prevalence: float = 0.5,
+    preset: str = "cohort",
+    workers: int = 2,
+) -> Path:
     """Generate a cohort into ``out`` (which must not exist) and index it as a datastore; returns ``out``."""
     out = Path(out)
     if out.exists():

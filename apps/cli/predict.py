@@ -16,15 +16,15 @@ from typing import Iterable, Optional
 from tqdm import tqdm
 
 from apps.datastores.local import RadiographDatastore
-from lib.io.reader import RADIOGRAPH_EXTENSIONS, image_id_of
 from apps.models.registry import build_models
-from lib.core.atomic import write_json_atomic, write_text_atomic
-from lib.models.crops import segment_targets
-from lib.core.errors import AppError, BadParameterError
 from lib.anatomy.names import SEGMENTS
+from lib.core.atomic import write_json_atomic, write_text_atomic
+from lib.core.errors import AppError, BadParameterError
+from lib.core.settings import Settings, parse_settings
+from lib.io.reader import RADIOGRAPH_EXTENSIONS, image_id_of
+from lib.models.crops import segment_targets
 from lib.results.overlay import segment_texts, write_overlay
 from lib.results.pipeline import segment_anchor_xy
-from lib.core.settings import Settings, parse_settings
 
 logger = logging.getLogger(__name__)
 
@@ -57,8 +57,14 @@ def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
     result["label_file"] = str(out_dir / f"{name}_labels.nrrd")
     write_json_atomic(result, out_dir / f"{name}.json")
     anchors = {s: segment_anchor_xy(data["landmarks"], s) for s in SEGMENTS}
-    write_overlay(out_dir / f"{name}_overlay.png", data["pixels"], data["pred"], data["heatmap"],
-                  segment_texts(result, {s: a for s, a in anchors.items() if a}), title=f"{name}: {result['result']}")
+    write_overlay(
+        out_dir / f"{name}_overlay.png",
+        data["pixels"],
+        data["pred"],
+        data["heatmap"],
+        segment_texts(result, {s: a for s, a in anchors.items() if a}),
+        title=f"{name}: {result['result']}",
+    )
     return result
 
 
@@ -84,8 +90,13 @@ def segment_table(result: dict) -> str:
     lines = [f"{'segment':8s} {'probability':>11s}  {'decision':15s} {'canal mm (upper/lower)':>23s}  note"]
     for segment, entry in result["segments"].items():
         p = "" if entry["probability"] is None else f"{entry['probability']:.3f}"
-        canal = "/".join(_fmt(row.get("canal_diameter_mm")) for row in
-                         ((entry["measurements"] or {}).get("levels") or {}).values()) or "-"
+        canal = (
+            "/".join(
+                _fmt(row.get("canal_diameter_mm"))
+                for row in ((entry["measurements"] or {}).get("levels") or {}).values()
+            )
+            or "-"
+        )
         lines.append(f"{segment:8s} {p:>11s}  {entry['decision'] or '-':15s} {canal:>23s}  {entry['reason'] or ''}")
     return "\n".join(lines)
 
@@ -94,8 +105,9 @@ def _fmt(value: Optional[float]) -> str:
     return "?" if value is None else f"{value:.1f}"
 
 
-def predict_split(pipeline, settings: Settings, studies, split: str, csv_path, reference_path=None,
-                  progress: bool = True) -> dict:
+def predict_split(
+    pipeline, settings: Settings, studies, split: str, csv_path, reference_path=None, progress: bool = True
+) -> dict:
     """Predictions CSV ``patient_id, segment, probability, split`` (empty probability = not evaluable) for the
     images of one datastore split, and optionally the reference CSV ``patient_id, segment, compression, kang``
     from their info ``segments`` (compression from the Kang grade at ``settings.kang_threshold`` when given)."""

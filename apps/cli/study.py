@@ -16,9 +16,12 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from apps.datastores.local import RadiographDatastore
 from apps.cli.predict import build_pipeline, reference_rows, write_csv
+from apps.datastores.local import RadiographDatastore
+from apps.paths import APP_DIR
+from lib.anatomy.names import SEGMENTS
 from lib.core.atomic import write_json_atomic
+from lib.core.errors import AppError
 from lib.evaluation.baseline import (
     feature_matrix,
     features_from_pipeline,
@@ -26,11 +29,8 @@ from lib.evaluation.baseline import (
     predict_logistic,
     rule_call,
 )
-from lib.core.errors import AppError
 from lib.evaluation.evaluate import evaluate
-from lib.anatomy.names import SEGMENTS
 from lib.evaluation.stats import delong_test
-from apps.paths import APP_DIR
 
 logger = logging.getLogger(__name__)
 STUDY_SPLITS = ("validation", "test_internal", "test_external")
@@ -49,13 +49,20 @@ def ensure_protocol_cohort(studies: Path, seed: int) -> Path:
 
 def collect(pipeline, settings, studies: Path, progress: bool = True) -> list[dict]:
     """One row per image of the study splits: patient, split, pipeline result (or the error), reference info."""
-    store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True)
+    store = RadiographDatastore(
+        str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True
+    )
     ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") in STUDY_SPLITS]
     rows = []
     for image_id in tqdm(ids, desc="pipeline", unit="image", disable=not progress):
         info = store.get_image_info(image_id)
-        row = {"image_id": image_id, "patient_id": str(info.get("patient_id") or image_id), "split": info["split"],
-               "info": info, "result": None}
+        row = {
+            "image_id": image_id,
+            "patient_id": str(info.get("patient_id") or image_id),
+            "split": info["split"],
+            "info": info,
+            "result": None,
+        }
         try:
             row["result"] = pipeline.run({"image": store.get_image_uri(image_id)})["result"]
         except AppError as exc:
@@ -66,7 +73,7 @@ def collect(pipeline, settings, studies: Path, progress: bool = True) -> list[di
 
 
 def write_inputs(rows: list[dict], folder: Path, kang_threshold: int) -> dict:
-    """predictions.csv, reference.csv and readers.csv (the rule as a reader) for ``lib.evaluation.evaluate.evaluate``."""
+    """predictions.csv, reference.csv and readers.csv (the rule as a reader) for ``lib.evaluation.evaluate``."""
     predictions, reference, readers = [], [], []
     for row in rows:
         segments = (row["result"] or {}).get("segments", {})
@@ -114,8 +121,13 @@ def logistic_baseline(rows: list[dict], reference_csv: Path) -> dict:
             continue
         scores = predict_logistic(model, _impute(feature_matrix(x)))
         test = delong_test(np.array(y), np.array(p), scores)
-        out[split] = {"segments": len(y), "auc_network": round(test["auc_a"], 4), "auc_logistic": round(test["auc_b"], 4),
-                      "delong_p": test["p_value"], "difference": round(test["difference"], 4)}
+        out[split] = {
+            "segments": len(y),
+            "auc_network": round(test["auc_a"], 4),
+            "auc_logistic": round(test["auc_b"], 4),
+            "delong_p": test["p_value"],
+            "difference": round(test["difference"], 4),
+        }
     return out
 
 
@@ -128,8 +140,16 @@ def _impute(matrix: np.ndarray) -> np.ndarray:
     return filled
 
 
-def run_study(out: Path, studies: Path | None = None, conf: dict | None = None, train: bool = False,
-              epochs: dict | None = None, n_bootstrap: int = 2000, seed: int = 0, progress: bool = True) -> dict:
+def run_study(
+    out: Path,
+    studies: Path | None = None,
+    conf: dict | None = None,
+    train: bool = False,
+    epochs: dict | None = None,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+    progress: bool = True,
+) -> dict:
     """The whole protocol; writes summary.json, report.html, baselines.json and the CSVs into ``out``."""
     out.mkdir(parents=True, exist_ok=True)
     studies = ensure_protocol_cohort(Path(studies or APP_DIR / "data" / "protocol"), seed)
@@ -143,9 +163,16 @@ def run_study(out: Path, studies: Path | None = None, conf: dict | None = None, 
     rows = collect(pipeline, settings, studies, progress)
     paths = write_inputs(rows, out, settings.kang_threshold)
     card = Path(settings.model_dir or APP_DIR / "model") / "compression.json"
-    summary = evaluate(paths["predictions"], paths["reference"], out, readers_csv=paths["readers"],
-                       threshold=str(card) if card.is_file() else 0.5, n_bootstrap=n_bootstrap, seed=seed,
-                       progress=progress)
+    summary = evaluate(
+        paths["predictions"],
+        paths["reference"],
+        out,
+        readers_csv=paths["readers"],
+        threshold=str(card) if card.is_file() else 0.5,
+        n_bootstrap=n_bootstrap,
+        seed=seed,
+        progress=progress,
+    )
     baselines = logistic_baseline(rows, paths["reference"])
     write_json_atomic(baselines, out / "baselines.json")
     failed = [r["image_id"] for r in rows if r["result"] is None]

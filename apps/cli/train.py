@@ -11,9 +11,9 @@ from pathlib import Path
 
 from apps.datastores.local import RadiographDatastore
 from apps.models.registry import MODEL_REGISTRY
+from apps.paths import APP_DIR
 from lib.core.errors import BadParameterError
 from lib.core.settings import parse_settings
-from apps.paths import APP_DIR
 
 logger = logging.getLogger(__name__)
 
@@ -45,6 +45,9 @@ def describe_datastore(studies: str) -> str:
     if ceiling.is_file():
         facts = json.loads(ceiling.read_text())
         auc = facts.get("auc", {})
-        text += (f" (phantom cohort, seed {facts.get('seed', '?')}, from 'python main.py phantom'; oracle ceiling AUC "
-                 + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items())) + ")")
+        text += (
+            f" (phantom cohort, seed {facts.get('seed', '?')}, from 'python main.py phantom'; oracle ceiling AUC "
+            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items()))
+            + ")"
+        )
     return text

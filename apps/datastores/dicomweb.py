@@ -28,13 +28,13 @@ from monailabel.interfaces.datastore import DefaultLabelTag
 from pydicom.dataset import Dataset
 
 from apps.datastores.local import canonical_label
+from lib.anatomy.names import LEVEL_LABELS
+from lib.core.errors import AppError
 from lib.core.http import http_error
 from lib.io.dicom_export import findings_datasets, label_seg, read_seg
-from lib.core.errors import AppError
-from lib.results.heatmap import heatmap_from_json
-from lib.io.reader import read_radiograph, single_dicom_in
-from lib.anatomy.names import LEVEL_LABELS
 from lib.io.labels import read_label_map, remap_by_name, write_label_map
+from lib.io.reader import read_radiograph, single_dicom_in
+from lib.results.heatmap import heatmap_from_json
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +45,13 @@ FINDINGS_PREFIX = "Cervical cord"  # write-back series: never training labels
 
 def make_datastore(studies: str, max_image_pixels: int) -> "RadiographDICOMwebDatastore":
     """The datastore on a DICOMweb URL with MONAI Label's own client settings (prefixes, cache path)."""
-    client = DICOMwebClientX(url=studies.rstrip("/"), session=None,
-                             qido_url_prefix=ml_settings.MONAI_LABEL_QIDO_PREFIX,
-                             wado_url_prefix=ml_settings.MONAI_LABEL_WADO_PREFIX,
-                             stow_url_prefix=ml_settings.MONAI_LABEL_STOW_PREFIX)
+    client = DICOMwebClientX(
+        url=studies.rstrip("/"),
+        session=None,
+        qido_url_prefix=ml_settings.MONAI_LABEL_QIDO_PREFIX,
+        wado_url_prefix=ml_settings.MONAI_LABEL_WADO_PREFIX,
+        stow_url_prefix=ml_settings.MONAI_LABEL_STOW_PREFIX,
+    )
     # dicomweb-client retries a refused connection for about 30 s: a request would hang that long while Orthanc
     # is down. Fail at once with a clear 503 instead; the client asks again.
     client.set_http_retry_params(retry=False)
@@ -66,8 +69,10 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         self._skipped: set[str] = set()
 
     def _unreachable(self, exc: Exception) -> HTTPException:
-        message = (f"the DICOMweb server {self._client.base_url} is not reachable ({type(exc).__name__}); "
-                   "start it (python main.py orthanc start) and try again")
+        message = (
+            f"the DICOMweb server {self._client.base_url} is not reachable ({type(exc).__name__}); "
+            "start it (python main.py orthanc start) and try again"
+        )
         logger.error(message)
         self._listing = (-1e9, [])  # the server is gone: the next listing must ask it again
         return HTTPException(status_code=503, detail=message)
@@ -78,8 +83,13 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         if time.monotonic() - stamp < LISTING_TTL_S:
             return list(series)
         try:
-            instances = [Dataset.from_json(d) for m in RADIOGRAPH_MODALITIES for d in self._client.search_for_instances(
-                search_filters={"Modality": m}, fields=["NumberOfFrames", "SeriesInstanceUID"])]
+            instances = [
+                Dataset.from_json(d)
+                for m in RADIOGRAPH_MODALITIES
+                for d in self._client.search_for_instances(
+                    search_filters={"Modality": m}, fields=["NumberOfFrames", "SeriesInstanceUID"]
+                )
+            ]
             self._log_other_modalities()
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
@@ -114,8 +124,9 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             for seg in map(Dataset.from_json, self._client.search_for_series(search_filters={"Modality": "SEG"})):
                 if str(seg.get("SeriesDescription", "")).startswith(FINDINGS_PREFIX):
                     continue
-                meta = Dataset.from_json(self._client.retrieve_series_metadata(
-                    str(seg.StudyInstanceUID), str(seg.SeriesInstanceUID))[0])
+                meta = Dataset.from_json(
+                    self._client.retrieve_series_metadata(str(seg.StudyInstanceUID), str(seg.SeriesInstanceUID))[0]
+                )
                 referenced = meta.get("ReferencedSeriesSequence")
                 image = str(referenced[0].SeriesInstanceUID) if referenced else None
                 if image in images:
@@ -142,7 +153,9 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             if not folder.exists() or not any(folder.iterdir()):
                 dicom_web_download_series(None, label_id, str(folder), self._client)
             label, names = read_seg(pydicom.dcmread(str(single_dicom_in(folder))))
-            spacing = read_radiograph(self.get_image_uri(image_id), self._max_image_pixels).spacing_mm if image_id else None
+            spacing = (
+                read_radiograph(self.get_image_uri(image_id), self._max_image_pixels).spacing_mm if image_id else None
+            )
             write_label_map(target, remap_by_name(label, names), spacing)
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
@@ -152,8 +165,10 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
 
     def datalist(self, full_path=True) -> list[dict]:
         """Every radiograph with a label SEG: the DICOM folder and the canonical label map."""
-        return [{"image": self.get_image_uri(p["image"]), "label": self.get_label_uri(p["label"], "final", p["image"])}
-                for p in self._label_pairs()]
+        return [
+            {"image": self.get_image_uri(p["image"]), "label": self.get_label_uri(p["label"], "final", p["image"])}
+            for p in self._label_pairs()
+        ]
 
     def save_label(self, image_id, label_filename, label_tag, label_info, label_id=""):
         """Final labels go to the PACS as SEG (kept in the local cache first); a saved pipeline result is written
@@ -165,8 +180,9 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         try:
             image = read_radiograph(folder, self._max_image_pixels)
             label = canonical_label(label_filename, info.get("label_info"), image.shape, image_id)
-            local = write_label_map(Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label,
-                                    image.spacing_mm)
+            local = write_label_map(
+                Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label, image.spacing_mm
+            )
             if label_tag != DefaultLabelTag.FINAL:
                 return image_id
             names = {v: n for n, v in LEVEL_LABELS.items()}
@@ -176,8 +192,10 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         try:
             self._client.store_instances([seg])
         except requests.RequestException as exc:
-            message = (f"label for {image_id} kept in the local cache ({local}); storing it as DICOM SEG on "
-                       f"{self._client.base_url} failed ({type(exc).__name__}): save again when the server is back")
+            message = (
+                f"label for {image_id} kept in the local cache ({local}); storing it as DICOM SEG on "
+                f"{self._client.base_url} failed ({type(exc).__name__}): save again when the server is back"
+            )
             logger.error(message)
             self._listing = (-1e9, [])
             raise HTTPException(status_code=503, detail=message) from None
@@ -211,8 +229,13 @@ def radiograph_series(instances: list[Dataset], skipped: set[str]) -> list[str]:
     keep = []
     for uid, members in sorted(by_series.items()):
         frames = max(int(getattr(ds, "NumberOfFrames", 1) or 1) for ds in members)
-        reason = (f"{len(members)} images (a radiograph series holds one)" if len(members) > 1
-                  else f"multi-frame ({frames} frames)" if frames > 1 else None)
+        reason = (
+            f"{len(members)} images (a radiograph series holds one)"
+            if len(members) > 1
+            else f"multi-frame ({frames} frames)"
+            if frames > 1
+            else None
+        )
         if reason is None:
             keep.append(uid)
         elif uid not in skipped:

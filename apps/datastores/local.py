@@ -12,17 +12,16 @@ import logging
 import os
 import re
 import time
-from pathlib import Path
 
 from filelock import FileLock
 from monailabel.config import settings as ml_settings
 from monailabel.datastore.local import DataModel, LocalDatastore
 
-from lib.core.http import http_error
 from lib.core.atomic import write_text_atomic
 from lib.core.errors import AppError, BadInputError
-from lib.io.reader import RADIOGRAPH_EXTENSIONS, read_radiograph
+from lib.core.http import http_error
 from lib.io.labels import check_label_matches, drop_findings, read_label_map, remap_by_name, write_label_map
+from lib.io.reader import RADIOGRAPH_EXTENSIONS, read_radiograph
 
 logger = logging.getLogger(__name__)
 

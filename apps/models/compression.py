@@ -8,14 +8,16 @@ import torch
 
 from apps.models.base import ServedModel, device_name, training_provenance
 from infers.compression import CompressionInfer
+from lib.models.cards import read_card
 from lib.models.classifier import NETWORK_DESCRIPTION, compression_network
 from lib.models.crops import COMPRESSION_INPUT_SIZE
-from lib.models.cards import read_card
 from trainers.compression import CompressionTrainer
 
 NAME = "compression"
-INTENSITY = ("segment crop (lib.models.crops.segment_crops) of the float32 [0, 1] bone-bright radiograph, "
-             "standardised per crop to zero mean and unit standard deviation")
+INTENSITY = (
+    "segment crop (lib.models.crops.segment_crops) of the float32 [0, 1] bone-bright radiograph, "
+    "standardised per crop to zero mean and unit standard deviation"
+)
 DEFAULT_THRESHOLD = 0.5
 
 
@@ -30,8 +32,11 @@ class CompressionModel(ServedModel):
         # The levels task this model's crops come from: the app's own, shared (or a stand-in given by a test).
         levels_task = levels_task or self.peer("levels").infer
         self.infer = CompressionInfer(
-            path=str(self.network_path), network=compression_network(), levels_task=levels_task,
-            card=lambda: read_card(self.card), max_pixels=settings.max_image_pixels,
+            path=str(self.network_path),
+            network=compression_network(),
+            levels_task=levels_task,
+            card=lambda: read_card(self.card),
+            max_pixels=settings.max_image_pixels,
             preload=settings.preload and self.network_path.exists(),
         )
         self.infer._config["device"] = device_name(settings)
@@ -52,9 +57,14 @@ class CompressionModel(ServedModel):
 
     def train_tasks(self):
         trainer = CompressionTrainer(
-            model_dir=str(self.train_dir), network_factory=compression_network, publish_path=str(self.network_path),
-            card_path=str(self.card), card_fields=self.card_fields, max_pixels=self.settings.max_image_pixels,
-            kang_threshold=self.settings.kang_threshold, device=device_name(self.settings),
+            model_dir=str(self.train_dir),
+            network_factory=compression_network,
+            publish_path=str(self.network_path),
+            card_path=str(self.card),
+            card_fields=self.card_fields,
+            max_pixels=self.settings.max_image_pixels,
+            kang_threshold=self.settings.kang_threshold,
+            device=device_name(self.settings),
         )
         return {NAME: trainer}
 

@@ -17,8 +17,10 @@ from lib.models.refiner import NETWORK_DESCRIPTION, load_refiner, refiner_networ
 from trainers.landmarks import LandmarksTrainer
 
 NAME = "landmarks"
-INTENSITY = (f"{PATCH_SIZE}x{PATCH_SIZE} patch of the float32 [0, 1] bone-bright radiograph in the vertebra's frame "
-             f"({PATCH_SPAN} body depths a side, lib.models.patches.sample_patch), standardised per patch")
+INTENSITY = (
+    f"{PATCH_SIZE}x{PATCH_SIZE} patch of the float32 [0, 1] bone-bright radiograph in the vertebra's frame "
+    f"({PATCH_SPAN} body depths a side, lib.models.patches.sample_patch), standardised per patch"
+)
 
 
 class LandmarksModel(ServedModel):
@@ -45,8 +47,12 @@ class LandmarksModel(ServedModel):
 
     def train_tasks(self):
         trainer = LandmarksTrainer(
-            model_dir=str(self.train_dir), network_factory=refiner_network, publish_path=str(self.weights),
-            card_path=str(self.card), card_fields=self.card_fields, max_pixels=self.settings.max_image_pixels,
+            model_dir=str(self.train_dir),
+            network_factory=refiner_network,
+            publish_path=str(self.weights),
+            card_path=str(self.card),
+            card_fields=self.card_fields,
+            max_pixels=self.settings.max_image_pixels,
             device=device_name(self.settings),
         )
         return {NAME: trainer}
@@ -59,7 +65,7 @@ class LandmarksModel(ServedModel):
             "intensity": INTENSITY,
             "network": NETWORK_DESCRIPTION,
             "output": "offset of the true line from the patch centre along the body's antero-posterior axis, "
-                      "in tenths of a body depth, one output per point kind",
+            "in tenths of a body depth, one output per point kind",
             "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
             **training_provenance(NAME),
         }

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from apps.models.scoring import LevelsDiceScoring, LevelsUncertaintyScoring
 from apps.models.base import ServedModel, device_name, training_provenance
+from apps.models.scoring import LevelsDiceScoring, LevelsUncertaintyScoring
 from infers.levels import LevelsInfer
 from lib.anatomy.names import LEVEL_LABELS
 from lib.models.cards import INTENSITY_CONVENTION
@@ -24,8 +24,11 @@ class LevelsModel(ServedModel):
     def __init__(self, settings, app_dir: str, peers: dict | None = None):
         super().__init__(settings, app_dir, peers)
         self.infer = LevelsInfer(
-            path=str(self.weights), network=levels_network(), card_path=str(self.card),
-            max_pixels=settings.max_image_pixels, preload=settings.preload and self.weights.exists(),
+            path=str(self.weights),
+            network=levels_network(),
+            card_path=str(self.card),
+            max_pixels=settings.max_image_pixels,
+            preload=settings.preload and self.weights.exists(),
         )
         self.infer._config["device"] = device_name(settings)
 
@@ -41,8 +44,12 @@ class LevelsModel(ServedModel):
             card_path=str(self.card),
             card_fields=self.card_fields,  # called at publish time (timestamp, command)
             max_pixels=self.settings.max_image_pixels,
-            config={"device": device, "pretrained": self.settings.use_pretrained, "multi_gpu": False,
-                    "tracking": "mlflow" if self.settings.tracking else "None"},
+            config={
+                "device": device,
+                "pretrained": self.settings.use_pretrained,
+                "multi_gpu": False,
+                "tracking": "mlflow" if self.settings.tracking else "None",
+            },
             amp=device == "cuda",
             tracking="mlflow" if self.settings.tracking else None,
         )
@@ -51,7 +58,11 @@ class LevelsModel(ServedModel):
     def strategies(self):
         from monailabel.tasks.activelearning.epistemic import Epistemic
 
-        return {"levels_uncertainty": Epistemic(key="levels_uncertainty", desc="Least certain image for the levels model (MC dropout)")}
+        return {
+            "levels_uncertainty": Epistemic(
+                key="levels_uncertainty", desc="Least certain image for the levels model (MC dropout)"
+            )
+        }
 
     def scoring_methods(self):
         return {
@@ -69,4 +80,3 @@ class LevelsModel(ServedModel):
             "trained_at": datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S"),
             **training_provenance(NAME),
         }
-

@@ -1,6 +1,7 @@
 """The pipeline model: what clients call. It owns no weights; it joins the levels, landmark and compression models.
 
-It takes the app's levels, landmark refiner and compression models (building them when ``--conf models pipeline`` alone is served)
+It takes the app's levels, landmark refiner and compression models (building them when ``--conf models pipeline``
+alone is served)
 and uses their weight files and cards; a retrained model is picked up on the next request. When no compression
 model is registered, the pipeline still answers with levels and measurements and says compression was not assessed.
 """
@@ -33,8 +34,12 @@ class PipelineModel(ServedModel):
         if self.compression is not None:
             cards["compression"] = self.compression.card
         self.infer = PipelineInfer(
-            levels=self.levels.infer, compression=self.compression, landmarks=self.landmarks, cards=cards,
-            max_pixels=settings.max_image_pixels, device=device_name(settings),
+            levels=self.levels.infer,
+            compression=self.compression,
+            landmarks=self.landmarks,
+            cards=cards,
+            max_pixels=settings.max_image_pixels,
+            device=device_name(settings),
         )
 
     def infer_tasks(self):

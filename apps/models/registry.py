@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import Callable, Dict
 
+from apps.models.base import ServedModel
 from apps.models.compression import CompressionModel
 from apps.models.landmarks import LandmarksModel
 from apps.models.levels import LevelsModel
 from apps.models.pipeline import PipelineModel
-from apps.models.base import ServedModel
 from lib.core.settings import Settings
 
 MODEL_REGISTRY: Dict[str, Callable[[Settings, str], ServedModel]] = {

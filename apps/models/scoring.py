@@ -14,9 +14,9 @@ import torch
 from monailabel.interfaces.datastore import DefaultLabelTag
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 
+from lib.anatomy.levels import multilabel_dice
 from lib.core.errors import AppError
 from lib.io.labels import read_label_map
-from lib.anatomy.levels import multilabel_dice
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterboxd, LoadRadiographd
 from lib.models.uncertainty import mc_dropout_entropy
 

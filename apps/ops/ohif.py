@@ -28,17 +28,37 @@ ORTHANC_DIR = APP_DIR / "runs" / "orthanc"
 DEMO_DATASTORE = APP_DIR / "data" / "demo"
 # Debian's chromium driven by Playwright (never ``playwright install``), as in the OHIF end-to-end test.
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 OVERLAY_DESCRIPTION = "Cervical cord overlay"  # lib.io.dicom_export's Secondary Capture series
 SCREENSHOT_PROBES = 8  # demo studies tried, in patient order, for one with a spine and a positive segment
 
 
-def monailabel_command(studies_url: str, port: int, conf: dict[str, str] | None = None,
-                       host: str = "127.0.0.1") -> list[str]:
+def monailabel_command(
+    studies_url: str, port: int, conf: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> list[str]:
     """MONAI Label's own start command on this app (a URL is passed as is: ``serve`` takes a folder path)."""
-    command = [sys.executable, "-m", "monailabel.main", "start_server", "--app", str(APP_DIR),
-               "--studies", studies_url, "--host", host, "--port", str(port)]
+    command = [
+        sys.executable,
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(APP_DIR),
+        "--studies",
+        studies_url,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
     for key, value in (conf or {}).items():
         command += ["--conf", key, value]
     return command
@@ -58,8 +78,11 @@ def cmd_orthanc(args: argparse.Namespace) -> int:
     orthanc = Orthanc(args.folder, args.port)
     if args.action == "start":
         orthanc.start()
-        logger.info("Orthanc runs in the background (pid file %s); DICOMweb: %s", orthanc.folder / "orthanc.pid",
-                    orthanc.dicomweb_url)
+        logger.info(
+            "Orthanc runs in the background (pid file %s); DICOMweb: %s",
+            orthanc.folder / "orthanc.pid",
+            orthanc.dicomweb_url,
+        )
     elif args.action == "stop":
         if not orthanc.stop():
             logger.info("no Orthanc was running from %s", orthanc.folder)
@@ -90,8 +113,11 @@ def cmd_demo_ohif(args: argparse.Namespace) -> int:
         if args.screenshots:
             return demo_screenshots(orthanc, Path(args.folder), conf, Path(args.screenshots))
         command = monailabel_command(orthanc.dicomweb_url, args.port, conf)
-        logger.info("OHIF: http://127.0.0.1:%s/ohif/  (Ctrl-C stops MONAI Label%s)", args.port,
-                    " and Orthanc" if started else "")
+        logger.info(
+            "OHIF: http://127.0.0.1:%s/ohif/  (Ctrl-C stops MONAI Label%s)",
+            args.port,
+            " and Orthanc" if started else "",
+        )
         return subprocess.call(command, env=monailabel_env(Path(args.folder) / "monailabel_cache"))
     except KeyboardInterrupt:
         return 0
@@ -105,7 +131,9 @@ def add_commands(sub) -> None:
     orthanc = sub.add_parser("orthanc", help="start, stop or upload DICOM to a loopback-only Orthanc (DICOMweb)")
     orthanc.add_argument("action", choices=("start", "stop", "upload"))
     orthanc.add_argument("path", nargs="?", type=Path, help="upload: folder of DICOM files (searched recursively)")
-    orthanc.add_argument("--folder", type=Path, default=ORTHANC_DIR, help=f"configuration and storage (default {ORTHANC_DIR})")
+    orthanc.add_argument(
+        "--folder", type=Path, default=ORTHANC_DIR, help=f"configuration and storage (default {ORTHANC_DIR})"
+    )
     orthanc.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT, help="HTTP port on 127.0.0.1 (default 8042)")
     orthanc.set_defaults(func=cmd_orthanc)
 
@@ -114,18 +142,23 @@ def add_commands(sub) -> None:
     demo.add_argument("--orthanc-port", type=int, default=DEFAULT_HTTP_PORT, help="Orthanc HTTP port (default 8042)")
     demo.add_argument("--folder", type=Path, default=ORTHANC_DIR, help="Orthanc storage and the server's DICOM cache")
     demo.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
-    demo.add_argument("--screenshots", type=Path, metavar="DIR",
-                      help="run the pipeline with write-back on a demo study (MONAI Label on a free port), save OHIF "
-                           "screenshots of the radiograph and of the overlay (ohif_viewer.png, ohif_overlay.png) in "
-                           "DIR, then stop everything")
+    demo.add_argument(
+        "--screenshots",
+        type=Path,
+        metavar="DIR",
+        help="run the pipeline with write-back on a demo study (MONAI Label on a free port), save OHIF "
+        "screenshots of the radiograph and of the overlay (ohif_viewer.png, ohif_overlay.png) in "
+        "DIR, then stop everything",
+    )
     demo.set_defaults(func=cmd_demo_ohif)
 
 
 def _post_pipeline(server_url: str, series_uid: str, params: dict) -> dict:
     """The OHIF panel's REST call: ``POST /infer/pipeline?image=<SeriesInstanceUID>`` with ``params``."""
     body = urllib.parse.urlencode({"params": json.dumps(params)}).encode()
-    request = urllib.request.Request(f"{server_url}/infer/pipeline?image={series_uid}&output=json", data=body,
-                                     method="POST")
+    request = urllib.request.Request(
+        f"{server_url}/infer/pipeline?image={series_uid}&output=json", data=body, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=600) as response:
         result = json.loads(response.read())
     return result.get("params", result)
@@ -185,13 +218,19 @@ def save_viewer_screenshots(server_url: str, study: str, image_uid: str, overlay
     shots = [(image_uid, out / "ohif_viewer.png"), (overlay_uid, out / "ohif_overlay.png")]
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800})
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+        )
         try:
             page = context.new_page()
             for series_uid, path in shots:
-                page.goto(f"{server_url}/ohif/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={series_uid}",
-                          timeout=60_000)
+                page.goto(
+                    f"{server_url}/ohif/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={series_uid}",
+                    timeout=60_000,
+                )
                 _viewport_drawn(page)
                 banner = page.locator('[data-cy="confirm-and-hide-button"]')  # "investigational use only" notice
                 if banner.count():
@@ -200,8 +239,9 @@ def save_viewer_screenshots(server_url: str, study: str, image_uid: str, overlay
                 if thumbnail.count():
                     thumbnail.first.scroll_into_view_if_needed()
                 # OHIF opens a cine player (play, FPS, close) on an OT series: its last icon closes it.
-                cine = page.locator("xpath=//*[contains(text(),'FPS')]"
-                                    "/ancestor::div[count(.//*[local-name()='svg'])>=3][1]")
+                cine = page.locator(
+                    "xpath=//*[contains(text(),'FPS')]/ancestor::div[count(.//*[local-name()='svg'])>=3][1]"
+                )
                 if cine.count():
                     try:
                         cine.first.locator("svg").last.click(timeout=2000)
@@ -242,5 +282,9 @@ class DicomwebServer(LiveServer):
     def __init__(self, studies_url: str, folder: Path, conf: dict[str, str] | None = None):
         # Not LiveServer.__init__, which builds the local-folder command: everything after the start is shared.
         port = free_port()
-        self._spawn(port, monailabel_command(studies_url, port, conf), Path(folder) / f"monailabel-{port}.log",
-                    monailabel_env(Path(folder) / "cache"))
+        self._spawn(
+            port,
+            monailabel_command(studies_url, port, conf),
+            Path(folder) / f"monailabel-{port}.log",
+            monailabel_env(Path(folder) / "cache"),
+        )

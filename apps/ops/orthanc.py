@@ -43,8 +43,14 @@ def orthanc_config(folder: Path, http_port: int) -> dict:
         "HttpsVerifyPeers": True,
         "Plugins": [DICOMWEB_PLUGIN],
         "DicomWeb": {
-            "Enable": True, "Root": "/dicom-web/", "EnableWado": True, "WadoRoot": "/wado",
-            "Host": "127.0.0.1", "Ssl": False, "StudiesMetadata": "Full", "SeriesMetadata": "Full",
+            "Enable": True,
+            "Root": "/dicom-web/",
+            "EnableWado": True,
+            "WadoRoot": "/wado",
+            "Host": "127.0.0.1",
+            "Ssl": False,
+            "StudiesMetadata": "Full",
+            "SeriesMetadata": "Full",
         },
     }
 
@@ -71,8 +77,9 @@ class Orthanc:
         config_path.write_text(json.dumps(orthanc_config(self.folder, self.http_port), indent=2))
         log = open(self.folder / "orthanc.log", "ab")
         # Own session: stopping Orthanc never signals the caller's process group.
-        self.process = subprocess.Popen([ORTHANC_BINARY, str(config_path)], stdout=log, stderr=subprocess.STDOUT,
-                                        start_new_session=True)
+        self.process = subprocess.Popen(
+            [ORTHANC_BINARY, str(config_path)], stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
         log.close()
         (self.folder / PID_FILE).write_text(str(self.process.pid))
         self.wait_ready(timeout_s)
@@ -83,7 +90,9 @@ class Orthanc:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
-                raise BadParameterError(f"Orthanc exited with {self.process.returncode}; see {self.folder / 'orthanc.log'}")
+                raise BadParameterError(
+                    f"Orthanc exited with {self.process.returncode}; see {self.folder / 'orthanc.log'}"
+                )
             try:
                 return self.get("/system")
             except OSError:
@@ -126,8 +135,12 @@ class Orthanc:
 
     def upload_file(self, path: Path) -> dict:
         """``POST /instances`` one DICOM file; Orthanc's answer (ID, Status, ParentSeries...)."""
-        request = urllib.request.Request(f"{self.url}/instances", data=Path(path).read_bytes(), method="POST",
-                                         headers={"Content-Type": "application/dicom"})
+        request = urllib.request.Request(
+            f"{self.url}/instances",
+            data=Path(path).read_bytes(),
+            method="POST",
+            headers={"Content-Type": "application/dicom"},
+        )
         with urllib.request.urlopen(request, timeout=60) as response:
             return json.loads(response.read())
 

@@ -11,8 +11,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
-from apps.paths import APP_DIR
 
+from apps.paths import APP_DIR
 
 
 def free_port() -> int:
@@ -43,8 +43,14 @@ class LiveServer:
         self.log_path = Path(log_path)
         self.info: dict | None = None
         self._log = open(self.log_path, "w")
-        self.process = subprocess.Popen(command, cwd=APP_DIR, stdout=self._log, stderr=subprocess.STDOUT,
-                                        env=dict(env, MONAI_LABEL_SESSIONS="false"), start_new_session=True)
+        self.process = subprocess.Popen(
+            command,
+            cwd=APP_DIR,
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            env=dict(env, MONAI_LABEL_SESSIONS="false"),
+            start_new_session=True,
+        )
 
     def __enter__(self) -> "LiveServer":
         try:

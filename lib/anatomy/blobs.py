@@ -43,8 +43,9 @@ class Component:
         return float(p_across[1] - p_across[0]), float(p_along[1] - p_along[0])
 
 
-def components(label: np.ndarray, probabilities: Optional[np.ndarray], ids: Iterable[int],
-               min_area_px: float = 0.0) -> dict:
+def components(
+    label: np.ndarray, probabilities: Optional[np.ndarray], ids: Iterable[int], min_area_px: float = 0.0
+) -> dict:
     """``{id: [Component, ...]}`` best first (probability mass when given, else area), blobs under
     ``min_area_px`` left out; works on bounding boxes so that no step scans the whole image per blob."""
     ids = list(ids)
@@ -57,16 +58,21 @@ def components(label: np.ndarray, probabilities: Optional[np.ndarray], ids: Iter
         blobs, n = ndimage.label(label[box] == idx)
         index = np.arange(1, n + 1)
         areas = np.bincount(blobs.ravel(), minlength=n + 1)[1:]
-        scores = areas.astype(float) if probabilities is None else \
-            np.asarray(ndimage.sum_labels(probabilities[idx][box], blobs, index), dtype=float)
+        scores = (
+            areas.astype(float)
+            if probabilities is None
+            else np.asarray(ndimage.sum_labels(probabilities[idx][box], blobs, index), dtype=float)
+        )
         subs = ndimage.find_objects(blobs)
         found = []
         for k in np.argsort(-scores):
             if areas[k] < max(min_area_px, 1):
                 continue
             sub = subs[k]
-            full = (slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
-                    slice(box[1].start + sub[1].start, box[1].start + sub[1].stop))
+            full = (
+                slice(box[0].start + sub[0].start, box[0].start + sub[0].stop),
+                slice(box[1].start + sub[1].start, box[1].start + sub[1].stop),
+            )
             mask = blobs[sub] == k + 1
             ys, xs = np.nonzero(mask)
             centre = np.array([xs.mean() + full[1].start, ys.mean() + full[0].start])
@@ -118,7 +124,7 @@ def typical_pitch_px(bodies: list) -> float:
     deep and body plus disc about 1.3 times its side, so the side of the typical large blob sets the pitch.
     """
     areas = sorted(b.area_px for b in bodies)
-    return BODY_PITCH_PER_SIDE * float(np.sqrt(np.median(areas[len(areas) // 2:])))
+    return BODY_PITCH_PER_SIDE * float(np.sqrt(np.median(areas[len(areas) // 2 :])))
 
 
 def _touching(a: Component, b: Component, gap_px: int = 2) -> bool:
@@ -127,8 +133,14 @@ def _touching(a: Component, b: Component, gap_px: int = 2) -> bool:
     cols = slice(min(a.box[1].start, b.box[1].start), max(a.box[1].stop, b.box[1].stop))
     canvas_a = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
     canvas_b = np.zeros_like(canvas_a)
-    canvas_a[a.box[0].start - rows.start: a.box[0].stop - rows.start, a.box[1].start - cols.start: a.box[1].stop - cols.start] = a.mask
-    canvas_b[b.box[0].start - rows.start: b.box[0].stop - rows.start, b.box[1].start - cols.start: b.box[1].stop - cols.start] = b.mask
+    canvas_a[
+        a.box[0].start - rows.start : a.box[0].stop - rows.start,
+        a.box[1].start - cols.start : a.box[1].stop - cols.start,
+    ] = a.mask
+    canvas_b[
+        b.box[0].start - rows.start : b.box[0].stop - rows.start,
+        b.box[1].start - cols.start : b.box[1].stop - cols.start,
+    ] = b.mask
     return bool((ndimage.binary_dilation(canvas_a, iterations=gap_px) & canvas_b).any())
 
 
@@ -137,8 +149,10 @@ def _union(a: Component, b: Component) -> Component:
     cols = slice(min(a.box[1].start, b.box[1].start), max(a.box[1].stop, b.box[1].stop))
     mask = np.zeros((rows.stop - rows.start, cols.stop - cols.start), dtype=bool)
     for part in (a, b):
-        mask[part.box[0].start - rows.start: part.box[0].stop - rows.start,
-             part.box[1].start - cols.start: part.box[1].stop - cols.start] |= part.mask
+        mask[
+            part.box[0].start - rows.start : part.box[0].stop - rows.start,
+            part.box[1].start - cols.start : part.box[1].stop - cols.start,
+        ] |= part.mask
     area = a.area_px + b.area_px
     centre = (a.centroid * a.area_px + b.centroid * b.area_px) / area
     label = a.label if a.area_px >= b.area_px else b.label

@@ -17,10 +17,10 @@ from typing import Mapping, Optional, Sequence, Tuple
 import numpy as np
 from scipy import ndimage
 
-from lib.core.errors import BadInputError
-from lib.anatomy.names import CORNERS, SEGMENTS, segment_bodies
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import LevelReport, clean_levels, segment_status
+from lib.anatomy.names import CORNERS, SEGMENTS, segment_bodies
+from lib.core.errors import BadInputError
 
 logger = logging.getLogger(__name__)
 
@@ -55,11 +55,17 @@ def _unit(vec: np.ndarray) -> np.ndarray:
 
 def _frame(upper: dict, lower: dict) -> Tuple[np.ndarray, np.ndarray]:
     """(cranial, anterior) unit vectors of a segment from the two bodies' posterior and anterior walls."""
-    walls = [b[f"{side}_superior"] - b[f"{side}_inferior"]
-             for b in (upper, lower) for side in ("posterior", "anterior")]
+    walls = [
+        b[f"{side}_superior"] - b[f"{side}_inferior"] for b in (upper, lower) for side in ("posterior", "anterior")
+    ]
     cranial = _unit(np.sum([_unit(w) for w in walls], axis=0))
-    front = np.mean([upper["anterior_inferior"] - upper["posterior_inferior"],
-                     lower["anterior_superior"] - lower["posterior_superior"]], axis=0)
+    front = np.mean(
+        [
+            upper["anterior_inferior"] - upper["posterior_inferior"],
+            lower["anterior_superior"] - lower["posterior_superior"],
+        ],
+        axis=0,
+    )
     anterior = np.array([-cranial[1], cranial[0]])
     return cranial, anterior if anterior @ front > 0 else -anterior
 
@@ -98,9 +104,12 @@ def _segment_crop(segment: str, upper: dict, lower: dict, spacing_mm) -> Segment
     return SegmentCrop(segment, matrix, inverse, (rows, cols))
 
 
-def locate_segments(mask: np.ndarray, spacing_mm: Optional[Sequence[float]] = None,
-                    landmarks: Optional[Mapping[str, Mapping]] = None,
-                    report: Optional[LevelReport] = None) -> dict:
+def locate_segments(
+    mask: np.ndarray,
+    spacing_mm: Optional[Sequence[float]] = None,
+    landmarks: Optional[Mapping[str, Mapping]] = None,
+    report: Optional[LevelReport] = None,
+) -> dict:
     """``{segment: SegmentCrop | NotEvaluable}`` for C2/3 .. C6/7.
 
     mask: uint8 [rows, cols] level map (cleaned by ``clean_levels`` here unless ``report`` is given).
@@ -136,8 +145,9 @@ def _crop_points(crop: SegmentCrop, out_size: Tuple[int, int]) -> np.ndarray:
     return np.stack([xs, ys])
 
 
-def extract_crop(image: np.ndarray, crop: SegmentCrop, out_size: Optional[Tuple[int, int]] = None,
-                 fill: float = 0.0) -> np.ndarray:
+def extract_crop(
+    image: np.ndarray, crop: SegmentCrop, out_size: Optional[Tuple[int, int]] = None, fill: float = 0.0
+) -> np.ndarray:
     """Bilinear resample of ``image`` (float [rows, cols]) into the crop: float32 [out_rows, out_cols].
 
     out_size defaults to the native ``crop.size_px``; pixels outside the image get ``fill``.
@@ -155,12 +165,12 @@ def extract_crop(image: np.ndarray, crop: SegmentCrop, out_size: Optional[Tuple[
     patch = np.asarray(image[y0:y1, x0:x1], dtype=np.float32)
     if patch.size == 0:
         return np.full(out_size, fill, dtype=np.float32)
-    return ndimage.map_coordinates(patch, [ys - y0, xs - x0], order=1, mode="constant", cval=fill,
-                                   output=np.float32)
+    return ndimage.map_coordinates(patch, [ys - y0, xs - x0], order=1, mode="constant", cval=fill, output=np.float32)
 
 
-def paste_heatmap(heatmaps: Mapping[str, np.ndarray], crops: Mapping[str, object],
-                  image_shape: Tuple[int, int]) -> np.ndarray:
+def paste_heatmap(
+    heatmaps: Mapping[str, np.ndarray], crops: Mapping[str, object], image_shape: Tuple[int, int]
+) -> np.ndarray:
     """Map per-segment crop heatmaps (float [h, w], any size) onto the radiograph: float32 [rows, cols].
 
     Each heatmap is stretched over its crop and sampled bilinearly; where crops overlap the maximum is kept,
@@ -180,8 +190,12 @@ def paste_heatmap(heatmaps: Mapping[str, np.ndarray], crops: Mapping[str, object
 
 def _paste_one(out: np.ndarray, heat: np.ndarray, crop: SegmentCrop) -> None:
     rows, cols = crop.size_px
-    box = crop.crop_to_image @ np.array([[-0.5, -0.5, 1], [cols - 0.5, -0.5, 1],
-                                         [-0.5, rows - 0.5, 1], [cols - 0.5, rows - 0.5, 1]], dtype=float).T
+    box = (
+        crop.crop_to_image
+        @ np.array(
+            [[-0.5, -0.5, 1], [cols - 0.5, -0.5, 1], [-0.5, rows - 0.5, 1], [cols - 0.5, rows - 0.5, 1]], dtype=float
+        ).T
+    )
     x0, y0 = np.maximum(np.floor(box.min(axis=1)).astype(int), 0)
     x1 = min(int(np.ceil(box[0].max())) + 1, out.shape[1])
     y1 = min(int(np.ceil(box[1].max())) + 1, out.shape[0])
@@ -193,7 +207,8 @@ def _paste_one(out: np.ndarray, heat: np.ndarray, crop: SegmentCrop) -> None:
     r = m[1, 0] * xs + m[1, 1] * ys + m[1, 2]
     inside = (c >= -0.5) & (c <= cols - 0.5) & (r >= -0.5) & (r <= rows - 0.5)
     h, w = heat.shape
-    values = ndimage.map_coordinates(heat, [(r + 0.5) * h / rows - 0.5, (c + 0.5) * w / cols - 0.5],
-                                     order=1, mode="nearest", output=np.float32)
+    values = ndimage.map_coordinates(
+        heat, [(r + 0.5) * h / rows - 0.5, (c + 0.5) * w / cols - 0.5], order=1, mode="nearest", output=np.float32
+    )
     region = out[y0:y1, x0:x1]
     np.maximum(region, np.where(inside, values, 0.0), out=region)

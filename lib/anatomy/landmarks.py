@@ -1,6 +1,7 @@
 """Vertebral landmarks from a cleaned level mask: the four body corners and the spinolaminar point per level.
 
-Output has the format of ``lib.anatomy.measurements``: ``{level: {"anterior_superior": [x, y], ..., "spinolaminar": [x, y]}}``
+Output has the format of ``lib.anatomy.measurements``:
+``{level: {"anterior_superior": [x, y], ..., "spinolaminar": [x, y]}}``
 in pixels (x = column, y = row, float). Each body is resampled into its local frame (``a`` towards the front,
 ``b`` cranial, 1 px steps, bilinear), its walls and endplates are found as sub-pixel 0.5 crossings, straight lines
 are fitted to them robustly and the corners are their intersections. Walls and endplates are fitted only over
@@ -18,8 +19,7 @@ import numpy as np
 from scipy import ndimage
 
 from lib.anatomy.levels import LevelReport, clean_levels
-from lib.anatomy.names import CANAL_ID
-from lib.anatomy.names import LEVEL_LABELS
+from lib.anatomy.names import CANAL_ID, LEVEL_LABELS
 
 logger = logging.getLogger(__name__)
 
@@ -128,8 +128,9 @@ def _body_corners(lines: dict, to_image) -> dict:
 def _spinolaminar(canal: np.ndarray, corners: dict, anterior: np.ndarray) -> Optional[np.ndarray]:
     """Where the ray from the posterior wall middle, perpendicular to the wall, leaves the canal at the back."""
     ps, pi = np.array(corners["posterior_superior"]), np.array(corners["posterior_inferior"])
-    depth = 0.5 * np.hypot(*(np.array(corners["anterior_superior"]) - ps)) \
-        + 0.5 * np.hypot(*(np.array(corners["anterior_inferior"]) - pi))
+    depth = 0.5 * np.hypot(*(np.array(corners["anterior_superior"]) - ps)) + 0.5 * np.hypot(
+        *(np.array(corners["anterior_inferior"]) - pi)
+    )
     wall = (ps - pi) / max(np.hypot(*(ps - pi)), 1e-9)
     back = np.array([wall[1], -wall[0]])
     back = back if back @ anterior < 0 else -back
@@ -157,8 +158,9 @@ def _spinolaminar(canal: np.ndarray, corners: dict, anterior: np.ndarray) -> Opt
     return start + (steps[j - 1] + frac * RAY_STEP_PX) * back
 
 
-def estimate_landmarks(mask: np.ndarray, spacing_mm: Optional[Sequence[float]] = None,
-                       report: Optional[LevelReport] = None) -> dict:
+def estimate_landmarks(
+    mask: np.ndarray, spacing_mm: Optional[Sequence[float]] = None, report: Optional[LevelReport] = None
+) -> dict:
     """Landmarks ``{level: {corner: [x, y], "spinolaminar": [x, y]}}`` (pixels, float) from a level mask.
 
     mask: uint8 [rows, cols] with ``LEVEL_LABELS`` ids, ideally ``clean_levels(...).label_map``. report: that
@@ -176,8 +178,13 @@ def estimate_landmarks(mask: np.ndarray, spacing_mm: Optional[Sequence[float]] =
             continue
         # Zero padding keeps the bilinear 0.5 crossings inside the resampled grid at the box edges.
         body = np.pad((mask[box] == LEVEL_LABELS[level]).astype(np.float32), 2)
-        marks = _level_landmarks(body, np.array([box[1].start - 2, box[0].start - 2], dtype=float),
-                                 np.array(report.axis[level]), np.array(report.anterior[level]), mask)
+        marks = _level_landmarks(
+            body,
+            np.array([box[1].start - 2, box[0].start - 2], dtype=float),
+            np.array(report.axis[level]),
+            np.array(report.anterior[level]),
+            mask,
+        )
         if marks is None:
             logger.warning("%s: body outline could not be fitted; no landmarks", level)
             continue
@@ -185,8 +192,9 @@ def estimate_landmarks(mask: np.ndarray, spacing_mm: Optional[Sequence[float]] =
     return out
 
 
-def _level_landmarks(body: np.ndarray, origin: np.ndarray, cranial: np.ndarray, anterior: np.ndarray,
-                     mask: np.ndarray) -> Optional[dict]:
+def _level_landmarks(
+    body: np.ndarray, origin: np.ndarray, cranial: np.ndarray, anterior: np.ndarray, mask: np.ndarray
+) -> Optional[dict]:
     grid, a0, b0, centre = _local_grid(body, origin, anterior, cranial)
     lines = _fit_body(grid)
     if lines is None:

@@ -15,9 +15,9 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lib.core.errors import BadInputError
-from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
 from lib.anatomy.blobs import components, merge_fragments
+from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
+from lib.core.errors import BadInputError
 
 logger = logging.getLogger(__name__)
 
@@ -104,8 +104,9 @@ def _check_inputs(label_map, probabilities, spacing_mm) -> np.ndarray:
     if label.size and (label.min() < 0 or label.max() > CANAL_ID):
         raise BadInputError(f"level map has ids {label.min()}..{label.max()}; allowed 0-{CANAL_ID}")
     if probabilities is not None and np.shape(probabilities) != (CANAL_ID + 1,) + label.shape:
-        raise BadInputError(f"probabilities must be [{CANAL_ID + 1}, {label.shape[0]}, {label.shape[1]}]; "
-                            f"got {np.shape(probabilities)}")
+        raise BadInputError(
+            f"probabilities must be [{CANAL_ID + 1}, {label.shape[0]}, {label.shape[1]}]; got {np.shape(probabilities)}"
+        )
     if spacing_mm is not None and (len(spacing_mm) != 2 or min(spacing_mm) <= 0):
         raise BadInputError(f"spacing_mm must be two positive numbers (row_mm, col_mm); got {spacing_mm}")
     return label.astype(np.uint8, copy=False)
@@ -190,8 +191,12 @@ def _canal_and_side(label: np.ndarray, comps: dict, centroids: np.ndarray, depth
     offset = pts @ normal - np.interp(t_pix, t_body, centroids @ normal)
     back = float(np.sign(np.median(offset))) or 1.0
     pitch = float(np.median(np.diff(t_body)))
-    inside = ((back * offset > 0.1 * depth_px) & (back * offset < 2.6 * depth_px)
-              & (t_pix > t_body[0] - pitch) & (t_pix < t_body[-1] + pitch))
+    inside = (
+        (back * offset > 0.1 * depth_px)
+        & (back * offset < 2.6 * depth_px)
+        & (t_pix > t_body[0] - pitch)
+        & (t_pix < t_body[-1] + pitch)
+    )
     canal[pts[inside, 1].astype(int), pts[inside, 0].astype(int)] = True
     # normal points to -x for a downward axis, so the canal on the +normal side means the patient faces right.
     return canal, back * float(np.sign(normal[0]) or 1.0) * -1.0
@@ -224,8 +229,9 @@ def _plausibility(report: LevelReport, spacing_mm) -> tuple:
     return True, f"{n} cervical levels found ({report.found[0]}-{report.found[-1]})"
 
 
-def clean_levels(label_map: np.ndarray, probabilities: Optional[np.ndarray] = None,
-                 spacing_mm: Optional[Sequence[float]] = None) -> LevelReport:
+def clean_levels(
+    label_map: np.ndarray, probabilities: Optional[np.ndarray] = None, spacing_mm: Optional[Sequence[float]] = None
+) -> LevelReport:
     """Post-process a predicted level map: one body per level in cranio-caudal order, canal behind them.
 
     label_map: integer [rows, cols] with ids 0-7. probabilities: optional float32 [8, rows, cols] softmax output,

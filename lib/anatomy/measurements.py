@@ -20,7 +20,6 @@ import numpy as np
 
 from lib.anatomy.names import CORNERS, SEGMENTS, VERTEBRAE
 
-
 # Pavlov et al. 1987 / clinical.md: canal below 13 mm relative stenosis, below 10 mm absolute stenosis (film mm).
 CANAL_RELATIVE_STENOSIS_MM = 13.0
 CANAL_ABSOLUTE_STENOSIS_MM = 10.0
@@ -132,8 +131,7 @@ def _listhesis(landmarks: Landmarks, upper: str, lower: str, spacing_mm) -> dict
         "listhesis_mm": mm,
         "listhesis_pct": pct,
         "listhesis_degenerative": None if mm is None else abs(mm) >= LISTHESIS_DEGENERATIVE_MM,
-        "listhesis_unstable": abs(pct) > LISTHESIS_UNSTABLE_PCT
-        or (mm is not None and abs(mm) > LISTHESIS_UNSTABLE_MM),
+        "listhesis_unstable": abs(pct) > LISTHESIS_UNSTABLE_PCT or (mm is not None and abs(mm) > LISTHESIS_UNSTABLE_MM),
     }
 
 
@@ -146,7 +144,8 @@ def segment_measurements(landmarks: Landmarks, spacing_mm: Optional[Sequence[flo
     """Per segment ``"C2/3"`` ..: disc heights, listhesis and segmental (disc) angle.
 
     Only segments whose two bodies have all four corners are returned. ``segmental_angle_deg`` is the angle between
-    the upper body's inferior and the lower body's superior endplate, positive when lordotic; ``segmental_angle_unstable``
+    the upper body's inferior and the lower body's superior endplate, positive when lordotic;
+    ``segmental_angle_unstable``
     compares it with the neighbouring segments.
     """
     out = {}
@@ -157,7 +156,9 @@ def segment_measurements(landmarks: Landmarks, spacing_mm: Optional[Sequence[flo
         facing = _facing_sign(landmarks, lower)
         row = _disc_heights(landmarks, upper, lower, spacing_mm)
         row.update(_listhesis(landmarks, upper, lower, spacing_mm))
-        angle = _signed_angle_deg(_endplate(landmarks, lower, "superior"), _endplate(landmarks, upper, "inferior"), facing)
+        angle = _signed_angle_deg(
+            _endplate(landmarks, lower, "superior"), _endplate(landmarks, upper, "inferior"), facing
+        )
         row["segmental_angle_deg"] = angle
         out[segment] = row
     names = [s for s in SEGMENTS if s in out]

@@ -53,7 +53,13 @@ def settings_help() -> dict[str, tuple[str, str]]:
     out = {}
     for f in fields(Settings):
         value = getattr(defaults, f.name)
-        shown = ",".join(value) if isinstance(value, tuple) else str(value).lower() if isinstance(value, bool) else str(value)
+        shown = (
+            ",".join(value)
+            if isinstance(value, tuple)
+            else str(value).lower()
+            if isinstance(value, bool)
+            else str(value)
+        )
         out[f.name] = (shown, _HELP[f.name])
     return out
 
@@ -84,7 +90,9 @@ def _parse_models(raw: str) -> tuple[str, ...]:
     names = tuple(n.strip() for n in text.split(",") if n.strip())
     unknown = [n for n in names if n not in MODEL_NAMES]
     if unknown or not names:
-        raise BadParameterError(f"setting models={raw!r} names unknown models {unknown}; allowed: {', '.join(MODEL_NAMES)} or 'all'")
+        raise BadParameterError(
+            f"setting models={raw!r} names unknown models {unknown}; allowed: {', '.join(MODEL_NAMES)} or 'all'"
+        )
     return names
 
 

@@ -15,12 +15,21 @@ from typing import Mapping, Optional, Sequence
 
 import numpy as np
 
-from lib.core.errors import BadInputError
-from lib.anatomy.names import segment_bodies
 from lib.anatomy.measurements import CANAL_RELATIVE_STENOSIS_MM, TORG_PAVLOV_STENOSIS
+from lib.anatomy.names import segment_bodies
+from lib.core.errors import BadInputError
 
-FEATURES = ("canal_min_mm", "canal_upper_mm", "canal_lower_mm", "torg_pavlov_min", "disc_height_anterior_mm",
-            "disc_height_middle_mm", "disc_height_posterior_mm", "listhesis_pct", "segmental_angle_deg")
+FEATURES = (
+    "canal_min_mm",
+    "canal_upper_mm",
+    "canal_lower_mm",
+    "torg_pavlov_min",
+    "disc_height_anterior_mm",
+    "disc_height_middle_mm",
+    "disc_height_posterior_mm",
+    "listhesis_pct",
+    "segmental_angle_deg",
+)
 MAX_NEWTON_STEPS = 100
 
 
@@ -30,7 +39,7 @@ def _value(row: Optional[Mapping], key: str) -> float:
 
 
 def segment_features(level_rows: Mapping[str, Mapping], disc_row: Optional[Mapping], segment: str) -> dict:
-    """``{feature: float or NaN}`` for one segment from ``lib.anatomy.measurements`` level rows and the segment's disc row."""
+    """``{feature: float or NaN}`` for one segment from ``lib.anatomy.measurements`` level rows and its disc row."""
     upper, lower = (level_rows.get(lv) for lv in segment_bodies(segment))
     canals = [_value(upper, "canal_diameter_mm"), _value(lower, "canal_diameter_mm")]
     ratios = [_value(upper, "torg_pavlov_ratio"), _value(lower, "torg_pavlov_ratio")]
@@ -108,8 +117,14 @@ def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, features: Sequen
         theta -= step
         if np.max(np.abs(step)) < 1e-10:
             break
-    return {"features": list(features), "weights": theta[:-1].tolist(), "bias": float(theta[-1]),
-            "mean": mean.tolist(), "std": std.tolist(), "l2": float(l2)}
+    return {
+        "features": list(features),
+        "weights": theta[:-1].tolist(),
+        "bias": float(theta[-1]),
+        "mean": mean.tolist(),
+        "std": std.tolist(),
+        "l2": float(l2),
+    }
 
 
 def predict_logistic(model: Mapping, X: np.ndarray) -> np.ndarray:

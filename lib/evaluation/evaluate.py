@@ -14,12 +14,12 @@ from pathlib import Path
 import numpy as np
 from tqdm.auto import tqdm
 
-from lib.evaluation import inputs
-from lib.core.errors import BadParameterError
-from lib.evaluation.units import confident_errors, kang_kappas, reader_vs_model, unit_result
 from lib.core.atomic import write_json_atomic
+from lib.core.errors import BadParameterError
+from lib.evaluation import inputs
 from lib.evaluation.report import write_report
 from lib.evaluation.stats import brier_score, patient_weights, reliability_bins, select_threshold
+from lib.evaluation.units import confident_errors, kang_kappas, reader_vs_model, unit_result
 
 log = logging.getLogger(__name__)
 CONFIDENCE = 0.95
@@ -38,8 +38,10 @@ def resolve_threshold(threshold, preds: list) -> dict:
     elif Path(str(threshold)).is_file():
         value, source = _threshold_from_card(Path(str(threshold))), f"model card {Path(str(threshold)).name}"
     else:
-        raise BadParameterError(f"threshold {threshold!r} is not a number in [0, 1], a model card JSON file, "
-                                "'youden' or 'sensitivity:<target>'")
+        raise BadParameterError(
+            f"threshold {threshold!r} is not a number in [0, 1], a model card JSON file, "
+            "'youden' or 'sensitivity:<target>'"
+        )
     if not 0.0 <= value <= 1.0:
         raise BadParameterError(f"threshold {value} is not in [0, 1]")
     return {"value": value, "source": source}
@@ -89,16 +91,35 @@ def _model_units(rows: list, thr: float, weights, pids: dict, progress, name: st
     common = {"confidence": CONFIDENCE, "progress": progress}
     units = {"segment": unit_result(y, s >= thr, pid, weights, s, "segments", desc=f"{name} segments", **common)}
     seg = np.array([r["segment"] for r in ev])
-    units["level"] = {lv: unit_result(y[seg == lv], s[seg == lv] >= thr, pid[seg == lv], weights, s[seg == lv],
-                                      "segments", desc=f"{name} {lv}", **common)
-                      for lv in inputs.SEGMENTS if (seg == lv).any()}
+    units["level"] = {
+        lv: unit_result(
+            y[seg == lv],
+            s[seg == lv] >= thr,
+            pid[seg == lv],
+            weights,
+            s[seg == lv],
+            "segments",
+            desc=f"{name} {lv}",
+            **common,
+        )
+        for lv in inputs.SEGMENTS
+        if (seg == lv).any()
+    }
     n_pat = weights.shape[1]
     has = np.bincount(pid, minlength=n_pat) > 0
     y_pat = np.bincount(pid, weights=y, minlength=n_pat)[has] > 0
     s_pat = np.full(n_pat, -np.inf)
     np.maximum.at(s_pat, pid, s)
-    units["patient"] = unit_result(y_pat, s_pat[has] >= thr, np.flatnonzero(has), weights, s_pat[has],
-                                   "patients", desc=f"{name} patients", **common)
+    units["patient"] = unit_result(
+        y_pat,
+        s_pat[has] >= thr,
+        np.flatnonzero(has),
+        weights,
+        s_pat[has],
+        "patients",
+        desc=f"{name} patients",
+        **common,
+    )
     return units, y, s, ev
 
 
@@ -115,9 +136,13 @@ def _readers(calls: list, rows: list, thr: float, weights, pids: dict, progress)
         y = np.array([r["compression"] for r in ref], dtype=int)
         call = np.array([c["call"] for c in read], dtype=int)
         pid = np.array([pids[r["patient_id"]] for r in ref], dtype=int)
-        res = {"segments_read": len(read), "segments_not_read": len(mine) - len(read),
-               "vs_reference": unit_result(y, call, pid, weights, None, "segments", CONFIDENCE, progress,
-                                           f"reader {reader}")}
+        res = {
+            "segments_read": len(read),
+            "segments_not_read": len(mine) - len(read),
+            "vs_reference": unit_result(
+                y, call, pid, weights, None, "segments", CONFIDENCE, progress, f"reader {reader}"
+            ),
+        }
         both = np.array([r["probability"] is not None for r in ref], dtype=bool)
         prob = np.array([r["probability"] if r["probability"] is not None else -1.0 for r in ref])
         res["vs_model"] = reader_vs_model(y[both], call[both], (prob[both] >= thr).astype(int))
@@ -140,9 +165,15 @@ def _evaluate_set(name: str, rows: list, calls, thr: float, n_bootstrap: int, se
     units, y, s, ev = _model_units(rows, thr, weights, pids, progress, name)
     not_evaluable = [f"{r['patient_id']}:{r['segment']}" for r in rows if r["probability"] is None]
     result = {
-        "counts": {"patients": len(patients), "segments": len(rows), "evaluable_segments": len(ev),
-                   "not_evaluable_segments": len(not_evaluable), "positive_segments": int(y.sum()),
-                   "negative_segments": int(y.size - y.sum()), "positive_patients": units["patient"]["positives"]},
+        "counts": {
+            "patients": len(patients),
+            "segments": len(rows),
+            "evaluable_segments": len(ev),
+            "not_evaluable_segments": len(not_evaluable),
+            "positive_segments": int(y.sum()),
+            "negative_segments": int(y.size - y.sum()),
+            "positive_patients": units["patient"]["positives"],
+        },
         "not_evaluable": not_evaluable,
         "units": units,
         "calibration": {"brier": brier_score(y, s), "bins": reliability_bins(y, s)} if y.size else None,
@@ -154,8 +185,17 @@ def _evaluate_set(name: str, rows: list, calls, thr: float, n_bootstrap: int, se
     return result
 
 
-def evaluate(predictions_csv, reference_csv, out_dir, readers_csv=None, threshold=0.5, n_bootstrap: int = 2000,
-             seed: int = 0, progress: bool = True, overlays: dict | None = None) -> dict:
+def evaluate(
+    predictions_csv,
+    reference_csv,
+    out_dir,
+    readers_csv=None,
+    threshold=0.5,
+    n_bootstrap: int = 2000,
+    seed: int = 0,
+    progress: bool = True,
+    overlays: dict | None = None,
+) -> dict:
     """Evaluate model probabilities (and reader calls) against the MRI reference; write summary.json and report.html.
 
     CSVs: ``patient_id, segment, probability[, split]`` / ``patient_id, segment, compression[, kang]`` /
@@ -165,17 +205,28 @@ def evaluate(predictions_csv, reference_csv, out_dir, readers_csv=None, threshol
     """
     if n_bootstrap < 1:
         raise BadParameterError(f"n_bootstrap {n_bootstrap} must be at least 1 (2,000 recommended)")
-    names = {"predictions": Path(predictions_csv).name, "reference": Path(reference_csv).name,
-             "readers": Path(readers_csv).name if readers_csv else None}
+    names = {
+        "predictions": Path(predictions_csv).name,
+        "reference": Path(reference_csv).name,
+        "readers": Path(readers_csv).name if readers_csv else None,
+    }
     reference = inputs.read_reference(reference_csv)
-    preds = inputs.join_reference(inputs.read_predictions(predictions_csv), reference, names["predictions"],
-                                  names["reference"])
+    preds = inputs.join_reference(
+        inputs.read_predictions(predictions_csv), reference, names["predictions"], names["reference"]
+    )
     calls = inputs.read_readers(readers_csv) if readers_csv else None
     if calls is not None:
         inputs.check_readers(calls, preds, reference, names)
     thr = resolve_threshold(threshold, preds)
-    summary = {"inputs": names, "threshold": thr, "n_bootstrap": n_bootstrap, "seed": seed,
-               "confidence": CONFIDENCE, "ci_method": "percentile, patient-level cluster bootstrap", "test_sets": {}}
+    summary = {
+        "inputs": names,
+        "threshold": thr,
+        "n_bootstrap": n_bootstrap,
+        "seed": seed,
+        "confidence": CONFIDENCE,
+        "ci_method": "percentile, patient-level cluster bootstrap",
+        "test_sets": {},
+    }
     for name, rows in sorted(_test_sets(preds).items()):
         log.info("evaluating test set %r: %d segments", name, len(rows))
         summary["test_sets"][name] = _evaluate_set(name, rows, calls, thr["value"], n_bootstrap, seed, progress)

@@ -41,8 +41,7 @@ def confusion_figure(counts: dict, title: str) -> str:
     top = max(max(r) for r in grid) or 1
     for i in range(2):
         for j in range(2):
-            ax.text(j, i, str(grid[i][j]), ha="center", va="center",
-                    color="white" if grid[i][j] > top / 2 else "black")
+            ax.text(j, i, str(grid[i][j]), ha="center", va="center", color="white" if grid[i][j] > top / 2 else "black")
     ax.set_xticks([0, 1], ["no", "compression"])
     ax.set_yticks([0, 1], ["no", "compression"])
     ax.set(xlabel="model call", ylabel="MRI reference", title=title)
@@ -57,9 +56,19 @@ def calibration_figure(bins: list, brier: float, title: str) -> str:
     y = [b["observed_rate"] for b in bins]
     ax.plot(x, y, marker="o", lw=1.5, label=f"model (Brier {brier:.4f})")
     for b in bins:
-        ax.annotate(str(b["n"]), (b["mean_probability"], b["observed_rate"]), fontsize=6,
-                    textcoords="offset points", xytext=(3, -9))
-    ax.set(xlabel="mean predicted probability", ylabel="observed rate of compression", xlim=(0, 1), ylim=(0, 1),
-           title=title)
+        ax.annotate(
+            str(b["n"]),
+            (b["mean_probability"], b["observed_rate"]),
+            fontsize=6,
+            textcoords="offset points",
+            xytext=(3, -9),
+        )
+    ax.set(
+        xlabel="mean predicted probability",
+        ylabel="observed rate of compression",
+        xlim=(0, 1),
+        ylim=(0, 1),
+        title=title,
+    )
     ax.legend(loc="upper left", fontsize=7)
     return _to_base64(fig)

@@ -35,8 +35,10 @@ def read_rows(path, required: tuple, optional: tuple = ()) -> list:
         header = [(h or "").strip().lower() for h in (reader.fieldnames or [])]
         missing = [c for c in required if c not in header]
         if missing:
-            raise BadInputError(f"{path.name}: missing column(s) {', '.join(missing)}; "
-                                f"found: {', '.join(header) or 'no header'}; needed: {', '.join(required)}")
+            raise BadInputError(
+                f"{path.name}: missing column(s) {', '.join(missing)}; "
+                f"found: {', '.join(header) or 'no header'}; needed: {', '.join(required)}"
+            )
         reader.fieldnames = header
         keep = required + tuple(c for c in optional if c in header)
         rows = [(i, {c: (r.get(c) or "").strip() for c in keep}) for i, r in enumerate(reader, start=2)]
@@ -97,8 +99,7 @@ def read_reference(path) -> dict:
         comp = parse_grade(name, "compression", r["compression"], row, problems, (0, 1))
         kang = parse_grade(name, "kang", r.get("kang", ""), row, problems, (0, 1, 2, 3), empty_ok=True)
         out.setdefault((r["patient_id"], r["segment"]), {"compression": comp, "kang": kang, "row": row})
-    _check_duplicates(name, [((r["patient_id"], r["segment"]), i) for i, r in rows], "(patient_id, segment)",
-                      problems)
+    _check_duplicates(name, [((r["patient_id"], r["segment"]), i) for i, r in rows], "(patient_id, segment)", problems)
     _fail(problems)
     return out
 
@@ -114,10 +115,12 @@ def read_predictions(path) -> list:
         split = r.get("split", "test").lower() or None
         if split is None:
             problems.append(f"{name} row {row}: split is empty")
-        out.append({"patient_id": r["patient_id"], "segment": r["segment"], "probability": prob,
-                    "split": split, "row": row})
-    _check_duplicates(name, [((p["patient_id"], p["segment"]), p["row"]) for p in out], "(patient_id, segment)",
-                      problems)
+        out.append(
+            {"patient_id": r["patient_id"], "segment": r["segment"], "probability": prob, "split": split, "row": row}
+        )
+    _check_duplicates(
+        name, [((p["patient_id"], p["segment"]), p["row"]) for p in out], "(patient_id, segment)", problems
+    )
     _check_one_split_per_patient(name, out, problems)
     _fail(problems)
     return out
@@ -129,8 +132,10 @@ def _check_one_split_per_patient(name: str, preds: list, problems: list) -> None
     for p in preds:
         first = seen.setdefault(p["patient_id"], p)
         if first["split"] != p["split"]:
-            problems.append(f"{name} rows {first['row']} and {p['row']}: patient_id {p['patient_id']!r} is in split "
-                            f"{first['split']!r} and split {p['split']!r}; a patient belongs to one split")
+            problems.append(
+                f"{name} rows {first['row']} and {p['row']}: patient_id {p['patient_id']!r} is in split "
+                f"{first['split']!r} and split {p['split']!r}; a patient belongs to one split"
+            )
             seen[p["patient_id"]] = p
 
 
@@ -145,10 +150,22 @@ def read_readers(path) -> list:
         _segment(name, r["segment"], row, problems)
         call = parse_grade(name, "call", r["call"], row, problems, (0, 1), empty_ok=True)
         kang = parse_grade(name, "kang", r.get("kang", ""), row, problems, (0, 1, 2, 3), empty_ok=True)
-        out.append({"reader": r["reader"], "patient_id": r["patient_id"], "segment": r["segment"],
-                    "call": call, "kang": kang, "row": row})
-    _check_duplicates(name, [((c["reader"], c["patient_id"], c["segment"]), c["row"]) for c in out],
-                      "(reader, patient_id, segment)", problems)
+        out.append(
+            {
+                "reader": r["reader"],
+                "patient_id": r["patient_id"],
+                "segment": r["segment"],
+                "call": call,
+                "kang": kang,
+                "row": row,
+            }
+        )
+    _check_duplicates(
+        name,
+        [((c["reader"], c["patient_id"], c["segment"]), c["row"]) for c in out],
+        "(reader, patient_id, segment)",
+        problems,
+    )
     _fail(problems)
     return out
 
@@ -166,17 +183,21 @@ def join_reference(preds: list, reference: dict, pred_name: str, ref_name: str) 
         if key in reference:
             p.update(compression=reference[key]["compression"], kang=reference[key]["kang"])
         elif p["patient_id"] not in ref_patients:
-            problems.append(f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r} "
-                            f"matches no patient in {ref_name}")
+            problems.append(
+                f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r} matches no patient in {ref_name}"
+            )
         else:
-            problems.append(f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r}, segment {p['segment']!r} "
-                            f"has no row in {ref_name}")
+            problems.append(
+                f"{pred_name} row {p['row']}: patient_id {p['patient_id']!r}, segment {p['segment']!r} "
+                f"has no row in {ref_name}"
+            )
     have = {(p["patient_id"], p["segment"]) for p in preds}
     patients = {pid for pid, _ in have}
     for (pid, seg), r in reference.items():
         if pid in patients and (pid, seg) not in have:
-            problems.append(f"{pred_name} has no row for patient_id {pid!r}, segment {seg!r} "
-                            f"({ref_name} row {r['row']})")
+            problems.append(
+                f"{pred_name} has no row for patient_id {pid!r}, segment {seg!r} ({ref_name} row {r['row']})"
+            )
     _fail(problems)
     return preds
 

@@ -53,7 +53,14 @@ def compare_with_paper(summary: dict, reader_names: list | None = None) -> list:
             source = f"reader {reader!r}, test set {set_name!r}" if set_name else "no matching reader"
         for metric, paper_value in figures.items():
             entry = (block or {}).get(metric, {})
-            rows.append({"who": f"{who}, {where} test" if who == "model" else who, "metric": metric,
-                         "paper": paper_value, "ours": entry.get("value"), "ours_ci": entry.get("ci"),
-                         "source": source})
+            rows.append(
+                {
+                    "who": f"{who}, {where} test" if who == "model" else who,
+                    "metric": metric,
+                    "paper": paper_value,
+                    "ours": entry.get("value"),
+                    "ours_ci": entry.get("ci"),
+                    "source": source,
+                }
+            )
     return rows

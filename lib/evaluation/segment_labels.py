@@ -13,9 +13,9 @@ import io
 from pathlib import Path
 from typing import Mapping, Sequence
 
+from lib.anatomy.names import SEGMENTS
 from lib.core.errors import BadInputError
 from lib.evaluation.inputs import MAX_LISTED, parse_grade
-from lib.anatomy.names import SEGMENTS
 
 ID_COLUMNS = ("image_id", "patient_id")
 
@@ -59,14 +59,17 @@ def _row_values(name: str, row: int, r: Mapping, kang_threshold: int, problems: 
         return None
     derived = None if kang is None else int(kang >= kang_threshold)
     if compression is not None and derived is not None and compression != derived:
-        problems.append(f"{name} row {row}: compression {compression} disagrees with kang {kang} "
-                        f"(compression means kang >= {kang_threshold})")
+        problems.append(
+            f"{name} row {row}: compression {compression} disagrees with kang {kang} "
+            f"(compression means kang >= {kang_threshold})"
+        )
         return None
     return {"compression": derived if compression is None else compression, "kang": kang, "evaluable": True}
 
 
-def parse_segment_labels(path, image_ids: Sequence[str], patients: Mapping[str, Sequence[str]],
-                         kang_threshold: int = 2) -> dict:
+def parse_segment_labels(
+    path, image_ids: Sequence[str], patients: Mapping[str, Sequence[str]], kang_threshold: int = 2
+) -> dict:
     """``{"updates": {image_id: {segment: {"compression", "kang", "evaluable"}}}, "rows": n, "id_column": str}``.
 
     image_ids: ids in the datastore; patients: patient_id -> its image ids (a patient row labels each of them).

@@ -4,8 +4,16 @@ from __future__ import annotations
 
 import numpy as np
 
-from lib.evaluation.stats import (auc, auc_variance, binary_metrics, bootstrap_metrics, cohen_kappa, confusion_counts,
-                       mcnemar, percentile_ci)
+from lib.evaluation.stats import (
+    auc,
+    auc_variance,
+    binary_metrics,
+    bootstrap_metrics,
+    cohen_kappa,
+    confusion_counts,
+    mcnemar,
+    percentile_ci,
+)
 from lib.evaluation.stats.metrics import roc_curve_points
 
 
@@ -16,8 +24,17 @@ def _kappa_entry(y, pred, confidence: float) -> dict:
     return {"value": k["value"], "band": k["band"], "se": k["se"], "ci_analytic": k["ci"]}
 
 
-def unit_result(y, pred, pid, weights, scores=None, unit: str = "segments", confidence: float = 0.95,
-                progress=False, desc: str = "bootstrap") -> dict:
+def unit_result(
+    y,
+    pred,
+    pid,
+    weights,
+    scores=None,
+    unit: str = "segments",
+    confidence: float = 0.95,
+    progress=False,
+    desc: str = "bootstrap",
+) -> dict:
     """Counts, metrics and CIs of calls ``pred`` (and ``scores``) against reference ``y``, all shape (n,).
 
     ``pid`` indexes the columns of the bootstrap ``weights`` (n_bootstrap, n_patients). Each metric:
@@ -83,5 +100,12 @@ def confident_errors(ids: list, y, scores, threshold: float, limit: int = 12) ->
     wrong = np.flatnonzero((s >= threshold).astype(int) != y)
     confidence = np.where(y[wrong] == 1, 1 - s[wrong], s[wrong])
     order = wrong[np.argsort(-confidence, kind="stable")][:limit]
-    return [{"id": ids[i], "probability": float(s[i]), "reference": int(y[i]),
-             "kind": "false negative" if y[i] == 1 else "false positive"} for i in order]
+    return [
+        {
+            "id": ids[i],
+            "probability": float(s[i]),
+            "reference": int(y[i]),
+            "kind": "false negative" if y[i] == 1 else "false positive",
+        }
+        for i in order
+    ]

@@ -23,8 +23,15 @@ logger = logging.getLogger(__name__)
 CROSS_SECTIONAL = {"CT", "MR", "PT", "NM", "US", "OCT"}
 PIXEL_TAGS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _METADATA_TAGS = (
-    "Modality", "PhotometricInterpretation", "ViewPosition", "BodyPartExamined", "PatientID",
-    "StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "BitsStored",
+    "Modality",
+    "PhotometricInterpretation",
+    "ViewPosition",
+    "BodyPartExamined",
+    "PatientID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "BitsStored",
 )
 
 
@@ -66,11 +73,14 @@ def _check_is_radiograph(ds: pydicom.Dataset, name: str) -> None:
         )
     frames = int(ds.get("NumberOfFrames", 1) or 1)
     if frames > 1:
-        raise UnsupportedImageError(f"{name}: multi-frame DICOM with {frames} frames; a single-frame 2D radiograph is needed")
+        raise UnsupportedImageError(
+            f"{name}: multi-frame DICOM with {frames} frames; a single-frame 2D radiograph is needed"
+        )
     modality = str(ds.get("Modality", "")).upper()
     if modality in CROSS_SECTIONAL:
         raise UnsupportedImageError(
-            f"{name}: modality {modality} is a slice of a 3D volume, not a projection radiograph (CR, DX or secondary capture)"
+            f"{name}: modality {modality} is a slice of a 3D volume, "
+            "not a projection radiograph (CR, DX or secondary capture)"
         )
     if "Rows" not in ds or "Columns" not in ds:
         raise UnsupportedImageError(f"{name}: DICOM image without Rows/Columns")
@@ -155,7 +165,11 @@ def dicom_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str,
         return pixel_spacing, "PixelSpacing", magnification
     imager = _pair(ds.get("ImagerPixelSpacing"))
     if imager and magnification:
-        return (imager[0] / magnification, imager[1] / magnification), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor", magnification
+        return (
+            (imager[0] / magnification, imager[1] / magnification),
+            "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor",
+            magnification,
+        )
     if imager:
         return imager, "ImagerPixelSpacing", magnification
     return None, "unknown", magnification

@@ -22,14 +22,44 @@ from lib.core.errors import BadInputError
 SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
 PIXEL_DATA = 0x7FE00010
 # Copied from the source so the new series sits in the same patient and study.
-_STUDY_TAGS = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "PatientAge", "StudyInstanceUID",
-               "StudyDate", "StudyTime", "StudyID", "AccessionNumber", "ReferringPhysicianName", "StudyDescription")
-_DEFAULT_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-                    (70, 240, 240), (255, 0, 0), (255, 0, 0), (255, 0, 0), (255, 0, 0), (255, 0, 0)]
+_STUDY_TAGS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "StudyInstanceUID",
+    "StudyDate",
+    "StudyTime",
+    "StudyID",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyDescription",
+)
+_DEFAULT_COLOURS = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (255, 0, 0),
+    (255, 0, 0),
+    (255, 0, 0),
+    (255, 0, 0),
+    (255, 0, 0),
+]
 
 
-def label_seg(source: Dataset, label_hw: np.ndarray, names: Mapping[int, str], series_description: str,
-              spacing_mm: Optional[tuple[float, float]] = None, series_number: int = 300) -> Dataset:
+def label_seg(
+    source: Dataset,
+    label_hw: np.ndarray,
+    names: Mapping[int, str],
+    series_description: str,
+    spacing_mm: Optional[tuple[float, float]] = None,
+    series_number: int = 300,
+) -> Dataset:
     """A DICOM SEG (binary, one frame per present segment) of a uint8 ``[rows, cols]`` label map on ``source``.
 
     names: label value -> segment label (e.g. ``{4: "C5", 11: "C5/6 compression p=0.93"}``); every non-zero value
@@ -45,8 +75,9 @@ def label_seg(source: Dataset, label_hw: np.ndarray, names: Mapping[int, str], s
     if unnamed:
         raise BadInputError(f"label values {unnamed} have no segment name")
     template = pydicom_seg.template.from_dcmqi_metainfo(_metainfo(present, names, series_description, series_number))
-    writer = pydicom_seg.MultiClassWriter(template=template, inplane_cropping=False, skip_empty_slices=False,
-                                          skip_missing_segment=False)
+    writer = pydicom_seg.MultiClassWriter(
+        template=template, inplane_cropping=False, skip_empty_slices=False, skip_missing_segment=False
+    )
     row_mm, col_mm = spacing_mm or (1.0, 1.0)
     mask = sitk.GetImageFromArray(label.astype(np.uint16)[None])  # [1, rows, cols] -> x = col, y = row, z = 1
     mask.SetSpacing((float(col_mm), float(row_mm), 1.0))
@@ -60,19 +91,39 @@ def _metainfo(values, names: Mapping[int, str], description: str, series_number:
     attributes = []
     for value in values:
         name = str(names[value])
-        attributes.append({
-            "labelID": int(value), "SegmentLabel": name[:64], "SegmentDescription": name[:64],
-            "SegmentAlgorithmType": "AUTOMATIC", "SegmentAlgorithmName": "cervical-cord",
-            "SegmentedPropertyCategoryCodeSequence": {"CodeValue": "123037004", "CodingSchemeDesignator": "SCT",
-                                                      "CodeMeaning": "Anatomical Structure"},
-            "SegmentedPropertyTypeCodeSequence": {"CodeValue": "421060004", "CodingSchemeDesignator": "SCT",
-                                                  "CodeMeaning": "Cervical vertebra"},
-            "recommendedDisplayRGBValue": list(_DEFAULT_COLOURS[(value - 1) % len(_DEFAULT_COLOURS)]),
-        })
-    return {"ContentCreatorName": "CervicalCord", "SeriesDescription": description[:64],
-            "SeriesNumber": str(series_number), "InstanceNumber": "1", "segmentAttributes": [attributes],
-            "ContentLabel": "SEGMENTATION", "ContentDescription": description[:64], "BodyPartExamined": "CSPINE",
-            "ClinicalTrialCoordinatingCenterName": "", "ClinicalTrialSeriesID": "", "ClinicalTrialTimePointID": ""}
+        attributes.append(
+            {
+                "labelID": int(value),
+                "SegmentLabel": name[:64],
+                "SegmentDescription": name[:64],
+                "SegmentAlgorithmType": "AUTOMATIC",
+                "SegmentAlgorithmName": "cervical-cord",
+                "SegmentedPropertyCategoryCodeSequence": {
+                    "CodeValue": "123037004",
+                    "CodingSchemeDesignator": "SCT",
+                    "CodeMeaning": "Anatomical Structure",
+                },
+                "SegmentedPropertyTypeCodeSequence": {
+                    "CodeValue": "421060004",
+                    "CodingSchemeDesignator": "SCT",
+                    "CodeMeaning": "Cervical vertebra",
+                },
+                "recommendedDisplayRGBValue": list(_DEFAULT_COLOURS[(value - 1) % len(_DEFAULT_COLOURS)]),
+            }
+        )
+    return {
+        "ContentCreatorName": "CervicalCord",
+        "SeriesDescription": description[:64],
+        "SeriesNumber": str(series_number),
+        "InstanceNumber": "1",
+        "segmentAttributes": [attributes],
+        "ContentLabel": "SEGMENTATION",
+        "ContentDescription": description[:64],
+        "BodyPartExamined": "CSPINE",
+        "ClinicalTrialCoordinatingCenterName": "",
+        "ClinicalTrialSeriesID": "",
+        "ClinicalTrialTimePointID": "",
+    }
 
 
 def _placed(source: Dataset) -> Dataset:
@@ -88,8 +139,9 @@ def _placed(source: Dataset) -> Dataset:
     return placed
 
 
-def overlay_secondary_capture(source: Dataset, rgb: np.ndarray, series_description: str,
-                              series_number: int = 301) -> Dataset:
+def overlay_secondary_capture(
+    source: Dataset, rgb: np.ndarray, series_description: str, series_number: int = 301
+) -> Dataset:
     """An RGB Secondary Capture of ``rgb`` (uint8 ``[rows, cols, 3]``) in the source's patient and study."""
     rgb = np.asarray(rgb)
     if rgb.ndim != 3 or rgb.shape[2] != 3 or rgb.dtype != np.uint8:
@@ -161,8 +213,14 @@ def finding_names(result: Mapping, values: set) -> dict[int, str]:
     return names
 
 
-def findings_datasets(source: Dataset, label_hw: np.ndarray, result: Mapping, pixels: np.ndarray,
-                      heatmap: Optional[np.ndarray], spacing_mm) -> list[Dataset]:
+def findings_datasets(
+    source: Dataset,
+    label_hw: np.ndarray,
+    result: Mapping,
+    pixels: np.ndarray,
+    heatmap: Optional[np.ndarray],
+    spacing_mm,
+) -> list[Dataset]:
     """The pipeline's findings for the PACS: a SEG of the level map (when anything was found) whose positive
     segments are named with their probability, and the overlay picture (radiograph, outlines, Grad-CAM) as SC.
 
@@ -173,10 +231,21 @@ def findings_datasets(source: Dataset, label_hw: np.ndarray, result: Mapping, pi
     out = []
     values = set(int(v) for v in np.unique(label_hw)) - {0}
     if values:
-        out.append(label_seg(source, label_hw, finding_names(result, values), "Cervical cord findings",
-                             spacing_mm=spacing_mm, series_number=310))
+        out.append(
+            label_seg(
+                source,
+                label_hw,
+                finding_names(result, values),
+                "Cervical cord findings",
+                spacing_mm=spacing_mm,
+                series_number=310,
+            )
+        )
     title = str(result.get("result", ""))
     picture = render_overlay(pixels, label_hw, heatmap, title=title, max_side_px=1200)
-    out.append(overlay_secondary_capture(source, np.asarray(picture.convert("RGB")), "Cervical cord overlay",
-                                         series_number=311))
+    out.append(
+        overlay_secondary_capture(
+            source, np.asarray(picture.convert("RGB")), "Cervical cord overlay", series_number=311
+        )
+    )
     return out

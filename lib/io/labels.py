@@ -133,12 +133,15 @@ def check_label_matches(label: np.ndarray, image_shape: tuple[int, int], name: s
     """Validate a canonical label map against its radiograph: same shape, known ids, not empty."""
     if tuple(label.shape) != tuple(image_shape):
         raise BadInputError(
-            f"{name} is {label.shape[1]} x {label.shape[0]} (W x H) but the image is {image_shape[1]} x {image_shape[0]}"
+            f"{name} is {label.shape[1]} x {label.shape[0]} (W x H) "
+            f"but the image is {image_shape[1]} x {image_shape[0]}"
         )
     values = set(np.unique(label).tolist())
     bad = sorted(values - set(range(len(LEVEL_LABELS) + 1)))
     if bad:
-        raise BadInputError(f"{name} has label ids {bad}; allowed ids are 0-{len(LEVEL_LABELS)} ({', '.join(LEVEL_LABELS)})")
+        raise BadInputError(
+            f"{name} has label ids {bad}; allowed ids are 0-{len(LEVEL_LABELS)} ({', '.join(LEVEL_LABELS)})"
+        )
     if values <= {0}:
         raise BadInputError(f"{name} is empty: no level is labelled")
     return label.astype(np.uint8)

@@ -29,9 +29,13 @@ def read_raster(path: Path, max_pixels: int) -> Radiograph:
                 check_pixel_budget(picture.height, picture.width, max_pixels, path.name)
                 frames = getattr(picture, "n_frames", 1)
                 if frames > 1:
-                    raise UnsupportedImageError(f"{path.name}: picture with {frames} frames; one 2D radiograph is needed")
+                    raise UnsupportedImageError(
+                        f"{path.name}: picture with {frames} frames; one 2D radiograph is needed"
+                    )
                 picture.load()
-                values = np.asarray(picture.convert("RGB") if picture.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else picture)
+                values = np.asarray(
+                    picture.convert("RGB") if picture.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else picture
+                )
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
         raise BadInputError(f"{path.name}: picture file is truncated or corrupt ({exc})") from None
     if values.ndim == 3:
@@ -73,7 +77,9 @@ def _read_nrrd(path: Path, max_pixels: int) -> tuple[np.ndarray, tuple[float, ..
     values, header = nrrd.read(str(path))
     directions = header.get("space directions")
     if directions is not None:
-        spacing = tuple(float(np.linalg.norm(row)) for row in np.asarray(directions, dtype=float)[:2] if np.isfinite(row).all())
+        spacing = tuple(
+            float(np.linalg.norm(row)) for row in np.asarray(directions, dtype=float)[:2] if np.isfinite(row).all()
+        )
     else:
         spacing = tuple(float(s) for s in header.get("spacings", ())[:2])
     return values, spacing

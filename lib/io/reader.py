@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.io import dicom as io_dicom, raster as io_raster
 from lib.core.errors import BadInputError, UnsupportedImageError
+from lib.io import dicom as io_dicom
+from lib.io import raster as io_raster
 from lib.io.radiograph import SPACING_UNKNOWN, Radiograph
 
 logger = logging.getLogger(__name__)

@@ -52,8 +52,9 @@ class PublishDecision:
         return asdict(self)
 
 
-def publish_if_better(candidate, served, card_path, score: Callable[[str], float], card_fields: dict,
-                      min_gain: float = 0.0) -> PublishDecision:
+def publish_if_better(
+    candidate, served, card_path, score: Callable[[str], float], card_fields: dict, min_gain: float = 0.0
+) -> PublishDecision:
     """Replace ``served`` weights with ``candidate`` when ``score(candidate) > score(served) + min_gain``.
 
     ``score`` evaluates a weight file on the validation data of the run; the served model is re-scored on the

@@ -14,13 +14,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from lib.models.crops import COMPRESSION_INPUT_SIZE
 from lib.core.errors import BadInputError
+from lib.models.crops import COMPRESSION_INPUT_SIZE
 
 CHANNELS = (16, 32, 64, 96)  # per stage; each stage halves the resolution
 DROPOUT = 0.2
-NETWORK_DESCRIPTION = (f"ResNet-like 2D CNN: 3x3 stride-2 stem, stages {list(CHANNELS)} (stride-2 conv + residual "
-                       f"block, batch norm), global average pool, dropout {DROPOUT}, 1 logit")
+NETWORK_DESCRIPTION = (
+    f"ResNet-like 2D CNN: 3x3 stride-2 stem, stages {list(CHANNELS)} (stride-2 conv + residual "
+    f"block, batch norm), global average pool, dropout {DROPOUT}, 1 logit"
+)
 
 
 class ResidualBlock(nn.Sequential):
@@ -28,8 +30,11 @@ class ResidualBlock(nn.Sequential):
 
     def __init__(self, channels: int):
         super().__init__(
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True),
-            nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(channels, channels, 3, padding=1, bias=False),
+            nn.BatchNorm2d(channels),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -37,8 +42,9 @@ class ResidualBlock(nn.Sequential):
 
 
 def _down(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
-                         nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
 
 
 class CompressionNet(nn.Module):
@@ -51,8 +57,9 @@ class CompressionNet(nn.Module):
         for c_in, c_out in zip(channels[:-1], channels[1:]):
             stages += [_down(c_in, c_out), ResidualBlock(c_out)]
         self.features = nn.Sequential(*stages)
-        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout),
-                                  nn.Linear(channels[-1], 1))
+        self.head = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(channels[-1], 1)
+        )
 
     @property
     def cam_layer(self) -> nn.Module:
@@ -105,8 +112,16 @@ def centre_view(widened: torch.Tensor, context: float) -> torch.Tensor:
     return _sample(widened, torch.zeros(len(widened), 4, device=widened.device), context)
 
 
-def augment_batch(widened: torch.Tensor, context: float, generator: torch.Generator, shift: float = 0.08,
-                  rotate_deg: float = 8.0, scale: float = 0.1, gamma: float = 0.3, noise: float = 0.05) -> torch.Tensor:
+def augment_batch(
+    widened: torch.Tensor,
+    context: float,
+    generator: torch.Generator,
+    shift: float = 0.08,
+    rotate_deg: float = 8.0,
+    scale: float = 0.1,
+    gamma: float = 0.3,
+    noise: float = 0.05,
+) -> torch.Tensor:
     """Training views of widened crops ``[B, 1, h, w]`` -> ``[B, 1, 96, 224]``, standardised.
 
     Localisation error: random shift (fraction of the crop size), rotation (degrees) and scale of the sampling
@@ -138,21 +153,36 @@ def _sample(widened: torch.Tensor, jitter: torch.Tensor, context: float, standar
     return normalise_batch(views) if standardise else views
 
 
-def predict_widened(network: nn.Module, widened: np.ndarray, context: float, batch_size: int = 128,
-                    device="cpu", generator: Optional[torch.Generator] = None) -> np.ndarray:
+def predict_widened(
+    network: nn.Module,
+    widened: np.ndarray,
+    context: float,
+    batch_size: int = 128,
+    device="cpu",
+    generator: Optional[torch.Generator] = None,
+) -> np.ndarray:
     """Probabilities float64 [N] for widened crops float16/32 ``[N, h, w]`` (centre views, eval, no grad)."""
     network.eval()
     out = []
     with torch.no_grad():
         for start in range(0, len(widened), batch_size):
-            chunk = torch.from_numpy(np.asarray(widened[start:start + batch_size], dtype=np.float32))[:, None]
+            chunk = torch.from_numpy(np.asarray(widened[start : start + batch_size], dtype=np.float32))[:, None]
             out.append(torch.sigmoid(network(centre_view(chunk.to(device), context))[:, 0]).cpu().numpy())
     return np.concatenate(out).astype(np.float64) if out else np.zeros(0)
 
 
-def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler, widened: np.ndarray,
-                targets: np.ndarray, context: float, batch_size: int, generator: torch.Generator,
-                pos_weight: float = 1.0, device="cpu") -> float:
+def train_epoch(
+    network: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler,
+    widened: np.ndarray,
+    targets: np.ndarray,
+    context: float,
+    batch_size: int,
+    generator: torch.Generator,
+    pos_weight: float = 1.0,
+    device="cpu",
+) -> float:
     """One pass over shuffled widened crops ``[N, h, w]`` with 0/1 ``targets`` [N]; mean BCE loss (float).
 
     ``pos_weight`` scales the loss of positive crops (negatives / positives balances the classes);
@@ -163,7 +193,7 @@ def train_epoch(network: nn.Module, optimizer: torch.optim.Optimizer, scheduler,
     order = torch.randperm(len(targets), generator=generator).numpy()
     losses = []
     for start in range(0, len(order), batch_size):
-        index = np.sort(order[start:start + batch_size])
+        index = np.sort(order[start : start + batch_size])
         if len(index) < 2:
             continue
         batch = torch.from_numpy(np.asarray(widened[index], dtype=np.float32))[:, None]

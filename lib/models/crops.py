@@ -47,8 +47,13 @@ def widen_crop(crop: SegmentCrop, context: float) -> SegmentCrop:
     return SegmentCrop(crop.segment, matrix, inverse, (new_rows, new_cols))
 
 
-def segment_crops(pixels: np.ndarray, mask: np.ndarray, spacing_mm: Optional[Sequence[float]],
-                  context: float = 1.0, normalise: bool = True) -> dict:
+def segment_crops(
+    pixels: np.ndarray,
+    mask: np.ndarray,
+    spacing_mm: Optional[Sequence[float]],
+    context: float = 1.0,
+    normalise: bool = True,
+) -> dict:
     """``{segment: (crop, SegmentCrop) | NotEvaluable}`` for C2/3 .. C6/7.
 
     pixels: float32 [rows, cols] radiograph in [0, 1], bone bright. mask: uint8 [rows, cols] level map.

@@ -17,9 +17,9 @@ import torch
 from pytorch_grad_cam import GradCAM
 from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
-from lib.models.classifier import stack_crops
-from lib.core.errors import BadInputError
 from lib.anatomy.geometry import SegmentCrop
+from lib.core.errors import BadInputError
+from lib.models.classifier import stack_crops
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +29,9 @@ POSITIVE_OUTPUT = 0  # the network's single logit is "compressed"
 def _target_layer(network: torch.nn.Module) -> torch.nn.Module:
     layer = getattr(network, "cam_layer", None)
     if not isinstance(layer, torch.nn.Module):
-        raise BadInputError(f"{type(network).__name__} has no cam_layer to explain; "
-                            "use lib.models.classifier.compression_network")
+        raise BadInputError(
+            f"{type(network).__name__} has no cam_layer to explain; use lib.models.classifier.compression_network"
+        )
     return layer
 
 

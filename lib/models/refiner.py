@@ -17,14 +17,25 @@ import torch
 import torch.nn.functional as F
 from monai.networks.nets import Regressor
 
-from lib.models.patches import PATCH_SIZE, POINTS, PointFrame, apply_offsets, body_axes, point_frames, \
-    reference_line, sample_patch, line_offset
 from lib.models.networks import load_weights
+from lib.models.patches import (
+    PATCH_SIZE,
+    POINTS,
+    PointFrame,
+    apply_offsets,
+    body_axes,
+    line_offset,
+    point_frames,
+    reference_line,
+    sample_patch,
+)
 
 CHANNELS = (16, 32, 64, 96)
 OUTPUT_SCALE = 10.0  # network units per body depth, so targets are of order one
-NETWORK_DESCRIPTION = (f"MONAI Regressor: {PATCH_SIZE}x{PATCH_SIZE} patch, residual stages {list(CHANNELS)} "
-                       f"(stride 2, instance norm, PReLU), linear head, {len(POINTS)} offsets")
+NETWORK_DESCRIPTION = (
+    f"MONAI Regressor: {PATCH_SIZE}x{PATCH_SIZE} patch, residual stages {list(CHANNELS)} "
+    f"(stride 2, instance norm, PReLU), linear head, {len(POINTS)} offsets"
+)
 # Training displacement of the patch centre (body depths) and frame: a little beyond the coarse errors seen from the
 # levels model (about 0.03 depth standard deviation, tails to 0.1), so the corrections stay inside what was seen.
 JITTER_ALONG = 0.12
@@ -36,8 +47,13 @@ ITERATIONS = 2  # refine, re-centre on the refined point, refine again
 
 
 def refiner_network() -> Regressor:
-    return Regressor(in_shape=(1, PATCH_SIZE, PATCH_SIZE), out_shape=(len(POINTS),), channels=CHANNELS,
-                     strides=(2, 2, 2, 2), num_res_units=1)
+    return Regressor(
+        in_shape=(1, PATCH_SIZE, PATCH_SIZE),
+        out_shape=(len(POINTS),),
+        channels=CHANNELS,
+        strides=(2, 2, 2, 2),
+        num_res_units=1,
+    )
 
 
 @dataclass
@@ -69,7 +85,7 @@ def build_point_set(cases: Iterable[tuple]) -> PointSet:
             lo = np.maximum(np.floor(xy.min(0) - CROP_MARGIN * depth), 0).astype(int)
             hi = np.minimum(np.ceil(xy.max(0) + CROP_MARGIN * depth), [pixels.shape[1] - 1, pixels.shape[0] - 1])
             hi = hi.astype(int)
-            out.crops.append(np.asarray(pixels[lo[1]: hi[1] + 1, lo[0]: hi[0] + 1], dtype=np.float16))
+            out.crops.append(np.asarray(pixels[lo[1] : hi[1] + 1, lo[0] : hi[0] + 1], dtype=np.float16))
             out.origins.append((float(lo[0]), float(lo[1])))
             out.marks.append(marks)
             out.points += [(len(out.crops) - 1, kind) for kind in kinds]
@@ -90,12 +106,17 @@ def jittered_sample(points: PointSet, index: int, rng: np.random.Generator) -> t
     turn = rng.uniform(-JITTER_TURN_DEG, JITTER_TURN_DEG)
     u, v = _rotate(u, turn), _rotate(v, turn)
     scale = depth * (1.0 + rng.uniform(-JITTER_SCALE, JITTER_SCALE))
-    start = np.asarray(line_point) + depth * (rng.uniform(-JITTER_ALONG, JITTER_ALONG) * u
-                                              + rng.uniform(-JITTER_ACROSS, JITTER_ACROSS) * v)
+    start = np.asarray(line_point) + depth * (
+        rng.uniform(-JITTER_ALONG, JITTER_ALONG) * u + rng.uniform(-JITTER_ACROSS, JITTER_ACROSS) * v
+    )
     frame = PointFrame("", kind, start, u, v, scale)
     target = line_offset(frame, line_point, line_dir)
     crop = points.crops[crop_index].astype(np.float32)
-    return sample_patch(crop, frame, points.origins[crop_index]), float(target or 0.0) * OUTPUT_SCALE, POINTS.index(kind)
+    return (
+        sample_patch(crop, frame, points.origins[crop_index]),
+        float(target or 0.0) * OUTPUT_SCALE,
+        POINTS.index(kind),
+    )
 
 
 def make_batch(points: PointSet, indices, rng: np.random.Generator) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
@@ -108,14 +129,15 @@ def _kind_output(output: torch.Tensor, kinds: torch.Tensor) -> torch.Tensor:
     return output.gather(1, kinds[:, None])[:, 0]
 
 
-def train_epoch(network, optimizer, scheduler, points: PointSet, batch_size: int, rng: np.random.Generator,
-                device: str = "cpu") -> float:
+def train_epoch(
+    network, optimizer, scheduler, points: PointSet, batch_size: int, rng: np.random.Generator, device: str = "cpu"
+) -> float:
     """One pass over the points, each with a fresh random displacement; returns the mean Smooth-L1 loss."""
     network.train()
     order = rng.permutation(len(points))
     total, seen = 0.0, 0
     for start in range(0, len(order), batch_size):
-        patches, targets, kinds = make_batch(points, order[start: start + batch_size], rng)
+        patches, targets, kinds = make_batch(points, order[start : start + batch_size], rng)
         output = _kind_output(network(patches.to(device)), kinds.to(device))
         loss = F.smooth_l1_loss(output, targets.to(device), beta=0.1)
         optimizer.zero_grad()
@@ -154,8 +176,9 @@ def predict_offsets(network, image: np.ndarray, frames: list[PointFrame], device
     return {(f.level, f.point): float(o) for f, o in zip(frames, output)}
 
 
-def refine_landmarks(network, image: np.ndarray, landmarks: Mapping[str, Mapping], device: str = "cpu",
-                     iterations: int = ITERATIONS) -> dict:
+def refine_landmarks(
+    network, image: np.ndarray, landmarks: Mapping[str, Mapping], device: str = "cpu", iterations: int = ITERATIONS
+) -> dict:
     """Landmarks with posterior and anterior walls and spinolaminar points moved by the refiner; the rest as given.
 
     Each pass predicts an offset per point from a patch centred on the current estimate; the next pass starts from

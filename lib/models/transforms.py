@@ -15,8 +15,8 @@ import torch
 import torch.nn.functional as F
 
 from lib.core.errors import BadInputError
-from lib.io.reader import DEFAULT_MAX_PIXELS, read_radiograph
 from lib.io.labels import check_label_matches, read_label_map
+from lib.io.reader import DEFAULT_MAX_PIXELS, read_radiograph
 
 LEVELS_INPUT_SIZE = (320, 256)  # rows, cols of the levels network's input
 
@@ -70,18 +70,23 @@ class Letterbox:
         source = array[:, :height, :width][None].float()
         return F.grid_sample(source, grid, mode="bilinear", padding_mode="border", align_corners=False)[0]
 
-    def source_box(self, low_rows: tuple[int, int], low_cols: tuple[int, int]) -> tuple[tuple[int, int], tuple[int, int]]:
+    def source_box(
+        self, low_rows: tuple[int, int], low_cols: tuple[int, int]
+    ) -> tuple[tuple[int, int], tuple[int, int]]:
         """Source-pixel bounds covering letterbox rows/cols ``[start, stop)``, clipped to the radiograph."""
         rows = (int(low_rows[0] / self.scale), int(np.ceil(low_rows[1] / self.scale)))
         cols = (int(low_cols[0] / self.scale), int(np.ceil(low_cols[1] / self.scale)))
-        return ((max(0, rows[0]), min(self.source_shape[0], rows[1])), (max(0, cols[0]), min(self.source_shape[1], cols[1])))
+        return (
+            (max(0, rows[0]), min(self.source_shape[0], rows[1])),
+            (max(0, cols[0]), min(self.source_shape[1], cols[1])),
+        )
 
     def as_dict(self) -> dict:
         return asdict(self)
 
 
 class LoadRadiographd:
-    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``data["radiograph"]``."""
+    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph``."""
 
     def __init__(self, keys: Sequence[Hashable] = ("image",), max_pixels: int = DEFAULT_MAX_PIXELS):
         self.keys, self.max_pixels = tuple(keys), max_pixels
@@ -112,9 +117,13 @@ class LoadLevelLabeld:
 
 
 class Letterboxd:
-    """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels nearest. Geometry in ``data["letterbox"]``."""
+    """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels nearest.
 
-    def __init__(self, keys: Sequence[Hashable], size: Sequence[int] = LEVELS_INPUT_SIZE, label_keys: Sequence[Hashable] = ()):
+    The geometry goes to ``data["letterbox"]``."""
+
+    def __init__(
+        self, keys: Sequence[Hashable], size: Sequence[int] = LEVELS_INPUT_SIZE, label_keys: Sequence[Hashable] = ()
+    ):
         self.keys, self.size, self.label_keys = tuple(keys), tuple(size), set(label_keys)
 
     def __call__(self, data: Mapping) -> dict:

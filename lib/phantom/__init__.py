@@ -11,5 +11,17 @@ from lib.phantom.centres import CENTRES, CentreProfile
 from lib.phantom.cohort import label_record, write_cohort, write_protocol
 from lib.phantom.config import GroupSpec, PhantomConfig, cohort_config, demo_config, protocol_config
 
-__all__ = ["CENTRES", "CentreProfile", "GroupSpec", "PhantomCase", "PhantomConfig", "cohort_config", "demo_config",
-           "generate_patient", "label_record", "protocol_config", "write_cohort", "write_protocol"]
+__all__ = [
+    "CENTRES",
+    "CentreProfile",
+    "GroupSpec",
+    "PhantomCase",
+    "PhantomConfig",
+    "cohort_config",
+    "demo_config",
+    "generate_patient",
+    "label_record",
+    "protocol_config",
+    "write_cohort",
+    "write_protocol",
+]

@@ -68,24 +68,42 @@ def sample_disc_angles_deg(rng: np.random.Generator, curvature: str) -> np.ndarr
         upper, lower = rng.normal(12.0, 3.0), -rng.normal(9.0, 3.0)
         if rng.random() < 0.3:  # reversed S: kyphotic above, lordotic below
             upper, lower = -abs(lower), abs(upper)
-        shares = np.concatenate([ANGLE_SHARE[:2] / ANGLE_SHARE[:2].sum() * upper,
-                                 ANGLE_SHARE[2:] / ANGLE_SHARE[2:].sum() * lower])
+        shares = np.concatenate(
+            [ANGLE_SHARE[:2] / ANGLE_SHARE[:2].sum() * upper, ANGLE_SHARE[2:] / ANGLE_SHARE[2:].sum() * lower]
+        )
         return shares + rng.normal(0.0, 1.0, 5)
-    total = {"lordotic": max(10.0, rng.normal(24.0, 7.0)), "straight": float(np.clip(rng.normal(4.0, 3.0), -2.0, 9.0)),
-             "kyphotic": min(-4.0, rng.normal(-8.0, 4.0))}[curvature]
+    total = {
+        "lordotic": max(10.0, rng.normal(24.0, 7.0)),
+        "straight": float(np.clip(rng.normal(4.0, 3.0), -2.0, 9.0)),
+        "kyphotic": min(-4.0, rng.normal(-8.0, 4.0)),
+    }[curvature]
     return ANGLE_SHARE * total + rng.normal(0.0, 1.2, 5)
 
 
-def _body_from_inferior(pi: np.ndarray, u: np.ndarray, depth: float, hp: float, ha: float,
-                        canal: float, spinous: float) -> Body:
+def _body_from_inferior(
+    pi: np.ndarray, u: np.ndarray, depth: float, hp: float, ha: float, canal: float, spinous: float
+) -> Body:
     v = _rot90(u)
-    corners = {"posterior_inferior": pi, "anterior_inferior": pi + depth * u,
-               "posterior_superior": pi + hp * v, "anterior_superior": pi + depth * u + ha * v}
+    corners = {
+        "posterior_inferior": pi,
+        "anterior_inferior": pi + depth * u,
+        "posterior_superior": pi + hp * v,
+        "anterior_superior": pi + depth * u + ha * v,
+    }
     return Body(corners, u, v, canal, spinous)
 
 
-def _stack_upper(lower: Body, depth: float, hp_body: float, ha_body: float, disc_mid: float, angle_deg: float,
-                 listhesis: float, canal: float, spinous: float) -> Body:
+def _stack_upper(
+    lower: Body,
+    depth: float,
+    hp_body: float,
+    ha_body: float,
+    disc_mid: float,
+    angle_deg: float,
+    listhesis: float,
+    canal: float,
+    spinous: float,
+) -> Body:
     """Place the body above ``lower`` on a disc of middle height ``disc_mid`` and wedge ``angle_deg``."""
     ps, as_ = lower.corners["posterior_superior"], lower.corners["anterior_superior"]
     e = (as_ - ps) / np.linalg.norm(as_ - ps)
@@ -100,8 +118,14 @@ def _stack_upper(lower: Body, depth: float, hp_body: float, ha_body: float, disc
     return _body_from_inferior(pi, u, depth, hp_body, ha_body, canal, spinous)
 
 
-def build_spine(rng: np.random.Generator, curvature: str, size_scale: float, canal_mm: Dict[str, float],
-                disc_loss_mm: Dict[str, float], listhesis_mm: Dict[str, float]) -> Spine:
+def build_spine(
+    rng: np.random.Generator,
+    curvature: str,
+    size_scale: float,
+    canal_mm: Dict[str, float],
+    disc_loss_mm: Dict[str, float],
+    listhesis_mm: Dict[str, float],
+) -> Spine:
     """Sample body sizes, disc heights and angles, then stack C7 up to C2 and T1 below.
 
     canal_mm: mid-body sagittal canal diameter per level C2..T1 (true mm). disc_loss_mm, listhesis_mm: per
@@ -119,14 +143,23 @@ def build_spine(rng: np.random.Generator, curvature: str, size_scale: float, can
         return height[level], height[level] - wedge[level]
 
     spine = Spine(curvature=curvature, target_lordosis_deg=float(angles.sum()))
-    spine.bodies["C7"] = _body_from_inferior(np.zeros(2), _unit(theta_c7), depth["C7"], *h("C7"),
-                                             canal_mm["C7"], spinous["C7"])
+    spine.bodies["C7"] = _body_from_inferior(
+        np.zeros(2), _unit(theta_c7), depth["C7"], *h("C7"), canal_mm["C7"], spinous["C7"]
+    )
     segments = ("C6/7", "C5/6", "C4/5", "C3/4", "C2/3")
     for i, segment in enumerate(segments):
         upper, lower = segment.split("/")[0], "C" + segment.split("/")[1]
         disc_mid = max(1.2, DISC_MM[segment] * size_scale + rng.normal(0.0, 0.3) - disc_loss_mm[segment])
-        spine.bodies[upper] = _stack_upper(spine.bodies[lower], depth[upper], *h(upper), disc_mid,
-                                           float(angles[4 - i]), listhesis_mm[segment], canal_mm[upper], spinous[upper])
+        spine.bodies[upper] = _stack_upper(
+            spine.bodies[lower],
+            depth[upper],
+            *h(upper),
+            disc_mid,
+            float(angles[4 - i]),
+            listhesis_mm[segment],
+            canal_mm[upper],
+            spinous[upper],
+        )
     c7 = spine.bodies["C7"]
     t1_u = _unit(theta_c7 - math.radians(rng.normal(3.0, 2.0)))
     t1_top = c7.corners["posterior_inferior"] - DISC_MM["C7/T1"] * size_scale * c7.v

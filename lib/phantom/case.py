@@ -54,6 +54,13 @@ def generate_patient(config: PhantomConfig, index: int) -> PhantomCase:
     attenuation = line_integral(spec)
     image, stored = form_image(attenuation, spec, noise_rng)
     annotated = [lv for lv in spec.annotated_levels]
-    return PhantomCase(spec=spec, image=image, stored=stored, line_integral=attenuation, mask=level_mask(spec),
-                       landmarks=landmarks_px(spec, annotated), segments=segment_truth(spec),
-                       measurements=true_measurements(spec))
+    return PhantomCase(
+        spec=spec,
+        image=image,
+        stored=stored,
+        line_integral=attenuation,
+        mask=level_mask(spec),
+        landmarks=landmarks_px(spec, annotated),
+        segments=segment_truth(spec),
+        measurements=true_measurements(spec),
+    )

@@ -13,8 +13,14 @@ from scipy.stats import rankdata
 
 from lib.anatomy.names import SEGMENTS
 
-FEATURES = ("visible_narrowing_mm", "canal_at_disc_mm", "osteophyte_mm", "opll_mm", "listhesis_mm",
-            "disc_height_loss_mm")
+FEATURES = (
+    "visible_narrowing_mm",
+    "canal_at_disc_mm",
+    "osteophyte_mm",
+    "opll_mm",
+    "listhesis_mm",
+    "disc_height_loss_mm",
+)
 RIDGE = 1e-3
 
 
@@ -66,9 +72,13 @@ def auc(y: np.ndarray, score: np.ndarray) -> Optional[float]:
 def ceiling(records: List[dict]) -> Dict[str, object]:
     """``{"model": "...", "features": [...], "auc": {split: auc}, "n_segments": {split: n}, "prevalence": {...}}``."""
     x_train, y_train = design_matrix(records, "train")
-    result: Dict[str, object] = {"model": "logistic regression on visible ground-truth features, fit on train",
-                                 "features": list(FEATURES) + [f"is_{s}" for s in SEGMENTS],
-                                 "auc": {}, "n_segments": {}, "prevalence": {}}
+    result: Dict[str, object] = {
+        "model": "logistic regression on visible ground-truth features, fit on train",
+        "features": list(FEATURES) + [f"is_{s}" for s in SEGMENTS],
+        "auc": {},
+        "n_segments": {},
+        "prevalence": {},
+    }
     if len(np.unique(y_train)) < 2:
         result["note"] = "no training split with both classes; ceiling not computed"
         return result

@@ -28,21 +28,44 @@ from lib.phantom.patient import sample_patient
 from lib.phantom.truth import segment_truth
 
 log = logging.getLogger(__name__)
-MANIFEST_FIELDS = ("image_id", "patient_id", "centre", "split", "spacing_mm", "magnification", "rows", "cols",
-                   "photometric", "curvature", "age_years", "n_segments_positive", "n_segments_evaluable",
-                   "max_kang", "shoulders_hide_c7", "ceiling_auc_of_split")
+MANIFEST_FIELDS = (
+    "image_id",
+    "patient_id",
+    "centre",
+    "split",
+    "spacing_mm",
+    "magnification",
+    "rows",
+    "cols",
+    "photometric",
+    "curvature",
+    "age_years",
+    "n_segments_positive",
+    "n_segments_evaluable",
+    "max_kang",
+    "shoulders_hide_c7",
+    "ceiling_auc_of_split",
+)
 
 
 def _summary(spec, segments: dict) -> dict:
-    return {"image_id": spec.image_id, "patient_id": spec.patient_id, "centre": spec.centre.name, "split": spec.split,
-            "spacing_mm": spec.spacing_mm, "magnification": round(spec.magnification, 4),
-            "rows": spec.shape_px[0], "cols": spec.shape_px[1],
-            "photometric": "MONOCHROME1" if spec.acquisition["monochrome1"] else "MONOCHROME2",
-            "curvature": spec.curvature, "age_years": round(spec.age_years, 1),
-            "n_segments_positive": sum(s["compression"] for s in segments.values()),
-            "n_segments_evaluable": sum(s["evaluable"] for s in segments.values()),
-            "max_kang": max(s["kang"] for s in segments.values()),
-            "shoulders_hide_c7": "C7" not in spec.annotated_levels}
+    return {
+        "image_id": spec.image_id,
+        "patient_id": spec.patient_id,
+        "centre": spec.centre.name,
+        "split": spec.split,
+        "spacing_mm": spec.spacing_mm,
+        "magnification": round(spec.magnification, 4),
+        "rows": spec.shape_px[0],
+        "cols": spec.shape_px[1],
+        "photometric": "MONOCHROME1" if spec.acquisition["monochrome1"] else "MONOCHROME2",
+        "curvature": spec.curvature,
+        "age_years": round(spec.age_years, 1),
+        "n_segments_positive": sum(s["compression"] for s in segments.values()),
+        "n_segments_evaluable": sum(s["evaluable"] for s in segments.values()),
+        "max_kang": max(s["kang"] for s in segments.values()),
+        "shoulders_hide_c7": "C7" not in spec.annotated_levels,
+    }
 
 
 def label_record(config: PhantomConfig, index: int) -> dict:
@@ -58,12 +81,25 @@ def _write_one(job) -> dict:
     spec = case.spec
     write_dicom(Path(folder) / f"{spec.image_id}.dcm", case.stored, spec, config.seed)
     write_label_map(Path(folder) / "labels" / "final" / f"{spec.image_id}.nii.gz", case.mask, case.spacing_mm)
-    entry = {"patient_id": spec.patient_id, "centre": spec.centre.name, "split": spec.split,
-             "segments": case.segments, "landmarks": case.landmarks, "measurements": case.measurements,
-             "spacing_mm": list(case.spacing_mm), "magnification": round(spec.magnification, 6),
-             "curvature": spec.curvature, "annotated_levels": list(spec.annotated_levels)}
-    return {"split": spec.split, "centre": spec.centre.name, "segments": case.segments,
-            "summary": _summary(spec, case.segments), "entry": entry}
+    entry = {
+        "patient_id": spec.patient_id,
+        "centre": spec.centre.name,
+        "split": spec.split,
+        "segments": case.segments,
+        "landmarks": case.landmarks,
+        "measurements": case.measurements,
+        "spacing_mm": list(case.spacing_mm),
+        "magnification": round(spec.magnification, 6),
+        "curvature": spec.curvature,
+        "annotated_levels": list(spec.annotated_levels),
+    }
+    return {
+        "split": spec.split,
+        "centre": spec.centre.name,
+        "segments": case.segments,
+        "summary": _summary(spec, case.segments),
+        "entry": entry,
+    }
 
 
 def _run(jobs: List[tuple], workers: int, progress: bool) -> Iterable[dict]:
@@ -90,8 +126,9 @@ def _write_tables(folder: Path, config: PhantomConfig, records: List[dict]) -> d
     return result
 
 
-def write_cohort(out_dir, config: PhantomConfig, progress: bool = True, workers: int = 2,
-                 overwrite: bool = False) -> Path:
+def write_cohort(
+    out_dir, config: PhantomConfig, progress: bool = True, workers: int = 2, overwrite: bool = False
+) -> Path:
     """Generate and write the whole cohort to ``out_dir`` (created; must not exist unless ``overwrite``).
 
     Output is byte-identical for the same config whatever ``workers`` is. Returns the folder path.
@@ -118,8 +155,14 @@ def write_cohort(out_dir, config: PhantomConfig, progress: bool = True, workers:
     return out
 
 
-def write_protocol(out_dir, seed: int = 0, progress: bool = True, workers: int = 2, overwrite: bool = False,
-                   prevalence: Optional[float] = None) -> Path:
+def write_protocol(
+    out_dir,
+    seed: int = 0,
+    progress: bool = True,
+    workers: int = 2,
+    overwrite: bool = False,
+    prevalence: Optional[float] = None,
+) -> Path:
     """The study protocol cohort (480/60/60 internal, 60 external) written to ``out_dir``."""
     config = protocol_config(seed) if prevalence is None else protocol_config(seed, prevalence=prevalence)
     return write_cohort(out_dir, config, progress=progress, workers=workers, overwrite=overwrite)

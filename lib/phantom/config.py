@@ -6,8 +6,8 @@ import math
 from dataclasses import dataclass, field
 from typing import Dict, Optional, Tuple
 
-from lib.core.errors import BadParameterError
 from lib.anatomy.names import SEGMENTS
+from lib.core.errors import BadParameterError
 from lib.phantom.centres import CENTRES
 
 # Relative compression frequency per segment: C5/6 most often, C2/3 least (typical of degenerative myelopathy).
@@ -56,7 +56,9 @@ class PhantomConfig:
         for group in self.groups:
             _check_group(group)
         if set(self.segment_weights) != set(SEGMENTS):
-            raise BadParameterError(f"segment_weights: keys must be exactly {list(SEGMENTS)}, got {sorted(self.segment_weights)}")
+            raise BadParameterError(
+                f"segment_weights: keys must be exactly {list(SEGMENTS)}, got {sorted(self.segment_weights)}"
+            )
         for name, weight in self.segment_weights.items():
             _check_range(f"segment_weights[{name}]", weight, 0.0, 10.0, open_ends=True)
 
@@ -65,7 +67,7 @@ class PhantomConfig:
         return sum(g.n_patients for g in self.groups)
 
     def segment_prevalence(self) -> Dict[str, float]:
-        """Target prevalence per segment, from the overall prevalence and the relative weights (clipped to 0.02-0.98)."""
+        """Target prevalence per segment from the overall prevalence and the relative weights (clipped 0.02-0.98)."""
         mean_weight = sum(self.segment_weights.values()) / len(self.segment_weights)
         return {s: min(0.98, max(0.02, self.prevalence * w / mean_weight)) for s, w in self.segment_weights.items()}
 
@@ -94,12 +96,23 @@ def _check_group(group: GroupSpec) -> None:
         raise BadParameterError(f"centre: unknown centre {group.centre!r}; known centres: {sorted(CENTRES)}")
     if group.split not in SPLITS:
         raise BadParameterError(f"split: unknown split {group.split!r}; allowed: {list(SPLITS)}")
-    if not isinstance(group.n_patients, int) or isinstance(group.n_patients, bool) or not 1 <= group.n_patients <= 100000:
+    if (
+        not isinstance(group.n_patients, int)
+        or isinstance(group.n_patients, bool)
+        or not 1 <= group.n_patients <= 100000
+    ):
         raise BadParameterError(f"patients: must be an integer in [1, 100000], got {group.n_patients!r}")
 
 
-def cohort_config(patients: int = 24, seed: int = 0, centre: str = "internal", prevalence: float = 0.5,
-                  validation_fraction: float = 0.1, test_fraction: float = 0.1, **options) -> PhantomConfig:
+def cohort_config(
+    patients: int = 24,
+    seed: int = 0,
+    centre: str = "internal",
+    prevalence: float = 0.5,
+    validation_fraction: float = 0.1,
+    test_fraction: float = 0.1,
+    **options,
+) -> PhantomConfig:
     """A one-centre cohort split by patient into train / validation / test_<centre> (plain keyword args for CLIs).
 
     ``options`` are further ``PhantomConfig`` fields (patient_correlation, compression_min_kang, ...).

@@ -46,12 +46,23 @@ def _allocate_visible(rng: np.random.Generator, visible_mm: float, opll_prone: b
     opll = share[1]
     if osteophyte > MAX_OSTEOPHYTE_MM:  # very large spurs read as ossified ligament instead
         opll, osteophyte = opll + osteophyte - MAX_OSTEOPHYTE_MM, MAX_OSTEOPHYTE_MM
-    return {"osteophyte_mm": float(osteophyte), "opll_mm": float(opll), "listhesis_mm": float(listhesis),
-            "disc_height_loss_mm": float(disc_loss)}
+    return {
+        "osteophyte_mm": float(osteophyte),
+        "opll_mm": float(opll),
+        "listhesis_mm": float(listhesis),
+        "disc_height_loss_mm": float(disc_loss),
+    }
 
 
-def sample_segments(rng: np.random.Generator, config, patient_z: float, canal_disc_mm: Dict[str, float],
-                    disc_height_mm: Dict[str, float], opll_prone: bool, cord_scale: float) -> Dict[str, dict]:
+def sample_segments(
+    rng: np.random.Generator,
+    config,
+    patient_z: float,
+    canal_disc_mm: Dict[str, float],
+    disc_height_mm: Dict[str, float],
+    opll_prone: bool,
+    cord_scale: float,
+) -> Dict[str, dict]:
     """Pathology and labels of the five segments of one patient.
 
     Returns ``{segment: {"kang", "compression", "sac_mm", "reserve_mm", "cord_mm", "liability",
@@ -65,7 +76,9 @@ def sample_segments(rng: np.random.Generator, config, patient_z: float, canal_di
     for segment in SEGMENTS:
         liability = math.sqrt(rho) * patient_z + math.sqrt(1.0 - rho) * rng.standard_normal()
         threshold = float(ndtri(1.0 - prevalence[segment]))
-        target_reserve = KANG_RESERVE_MM[config.compression_min_kang] - RESERVE_PER_LIABILITY_SD_MM * (liability - threshold)
+        target_reserve = KANG_RESERVE_MM[config.compression_min_kang] - RESERVE_PER_LIABILITY_SD_MM * (
+            liability - threshold
+        )
         target_reserve = max(target_reserve, MIN_RESERVE_MM)
         cord = CORD_DIAMETER_MM[segment] * cord_scale
         room = canal_disc_mm[segment] - cord
@@ -75,8 +88,13 @@ def sample_segments(rng: np.random.Generator, config, patient_z: float, canal_di
         split = rng.uniform(0.3, 0.8)
         visible = _allocate_visible(rng, narrowing - invisible, opll_prone, disc_height_mm[segment] - 1.5)
         # Recompute the narrowing from what was drawn so caps cannot make SAC disagree with the anatomy.
-        drawn = (visible["osteophyte_mm"] + visible["opll_mm"] + visible["listhesis_mm"]
-                 + visible["disc_height_loss_mm"] * DISC_LOSS_NARROWING_PER_MM + invisible)
+        drawn = (
+            visible["osteophyte_mm"]
+            + visible["opll_mm"]
+            + visible["listhesis_mm"]
+            + visible["disc_height_loss_mm"] * DISC_LOSS_NARROWING_PER_MM
+            + invisible
+        )
         sac = canal_disc_mm[segment] - drawn
         kang = kang_from_reserve(sac - cord)
         if rng.random() < config.label_noise:  # the MRI reader is one grade off now and then
@@ -91,7 +109,9 @@ def sample_segments(rng: np.random.Generator, config, patient_z: float, canal_di
             "cord_mm": float(cord),
             "liability": float(liability),
             "visible_features": visible,
-            "invisible_features": {"disc_bulge_mm": float(invisible * split),
-                                   "flavum_buckling_mm": float(invisible * (1 - split))},
+            "invisible_features": {
+                "disc_bulge_mm": float(invisible * split),
+                "flavum_buckling_mm": float(invisible * (1 - split)),
+            },
         }
     return out

@@ -50,8 +50,10 @@ class PatientSpec:
     def to_px(self, points_mm: np.ndarray) -> np.ndarray:
         """Anatomical (x anterior, y up) mm -> pixel (col, row); the patient faces the image's left."""
         pts = np.asarray(points_mm, dtype=np.float64)
-        return np.stack([self.origin_px[0] - pts[..., 0] * self.px_per_mm,
-                         self.origin_px[1] - pts[..., 1] * self.px_per_mm], axis=-1)
+        return np.stack(
+            [self.origin_px[0] - pts[..., 0] * self.px_per_mm, self.origin_px[1] - pts[..., 1] * self.px_per_mm],
+            axis=-1,
+        )
 
     def shoulder_weight(self, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
         """0 above the shoulders' top edge, rising smoothly to 1 below it (same shape as the broadcast inputs)."""
@@ -84,8 +86,12 @@ def _place(rng: np.random.Generator, spec: PatientSpec) -> None:
     rows, cols = spec.shape_px
     c2 = spec.spine.bodies["C2"]
     dens_tip = c2.corners["posterior_superior"] + 14.0 * c2.v
-    centre_x = np.mean([b.posterior_mid[0] + 0.5 * np.linalg.norm(b.corners["anterior_inferior"]
-                        - b.corners["posterior_inferior"]) for b in spec.spine.bodies.values()])
+    centre_x = np.mean(
+        [
+            b.posterior_mid[0] + 0.5 * np.linalg.norm(b.corners["anterior_inferior"] - b.corners["posterior_inferior"])
+            for b in spec.spine.bodies.values()
+        ]
+    )
     s = spec.px_per_mm
     target_row = rows * rng.uniform(0.07, 0.13)
     target_col = cols * rng.uniform(0.38, 0.46)
@@ -101,8 +107,10 @@ def _acquisition(rng: np.random.Generator, spec: PatientSpec) -> Dict[str, float
         "scatter_to_primary": rng.uniform(*c.scatter_to_primary),
         "heel_sign": float(rng.choice((-1.0, 1.0))),
         "monochrome1": float(rng.random() < c.monochrome1_fraction),
-        "collimation_top_px": margin[0], "collimation_bottom_px": margin[1],
-        "collimation_left_px": margin[2], "collimation_right_px": margin[3],
+        "collimation_top_px": margin[0],
+        "collimation_bottom_px": margin[1],
+        "collimation_left_px": margin[2],
+        "collimation_right_px": margin[3],
         "shoulder_row_px": c7[1] + rng.uniform(*c.shoulder_offset_mm) * s,
         "shoulder_col_px": c7[0],
         "shoulder_slope_rad": math.radians(rng.uniform(-14.0, 4.0)),
@@ -123,8 +131,12 @@ def body_visible_fraction(spec: PatientSpec, level: str) -> float:
     c, d = corners["posterior_superior"], corners["anterior_superior"]
     t = np.linspace(0.1, 0.9, 5)
     tu, tv = np.meshgrid(t, t)
-    pts = ((1 - tu) * (1 - tv))[..., None] * a + (tu * (1 - tv))[..., None] * b \
-        + ((1 - tu) * tv)[..., None] * c + (tu * tv)[..., None] * d
+    pts = (
+        ((1 - tu) * (1 - tv))[..., None] * a
+        + (tu * (1 - tv))[..., None] * b
+        + ((1 - tu) * tv)[..., None] * c
+        + (tu * tv)[..., None] * d
+    )
     px = spec.to_px(pts.reshape(-1, 2))
     rows, cols = spec.shape_px
     inside = (px[:, 0] >= 0) & (px[:, 0] < cols) & (px[:, 1] >= 0) & (px[:, 1] < rows)
@@ -148,17 +160,30 @@ def sample_patient(config: PhantomConfig, index: int) -> PatientSpec:
     opll_prone = bool(rng.random() < centre.opll_rate)
     segments = sample_segments(rng, config, patient_z, canal_disc, disc_height, opll_prone, rng.normal(1.0, 0.03))
     curvature = _pick(rng, centre.curvature_mix)
-    spine = build_spine(rng, curvature, size_scale, canal,
-                        {s: segments[s]["visible_features"]["disc_height_loss_mm"] for s in SEGMENTS},
-                        {s: segments[s]["visible_features"]["listhesis_mm"] for s in SEGMENTS})
+    spine = build_spine(
+        rng,
+        curvature,
+        size_scale,
+        canal,
+        {s: segments[s]["visible_features"]["disc_height_loss_mm"] for s in SEGMENTS},
+        {s: segments[s]["visible_features"]["listhesis_mm"] for s in SEGMENTS},
+    )
     fov_h, fov_w = centre.field_of_view_mm
     spec = PatientSpec(
-        index=index, patient_id=f"PH{config.seed}-{index:04d}", image_id=f"phantom_{config.seed}_{index:04d}",
-        split=group.split, centre=centre, age_years=float(centre.age_years[0] + centre.age_years[1] * age_z),
-        curvature=curvature, spine=spine, segments=segments, magnification=float(rng.uniform(*centre.magnification)),
+        index=index,
+        patient_id=f"PH{config.seed}-{index:04d}",
+        image_id=f"phantom_{config.seed}_{index:04d}",
+        split=group.split,
+        centre=centre,
+        age_years=float(centre.age_years[0] + centre.age_years[1] * age_z),
+        curvature=curvature,
+        spine=spine,
+        segments=segments,
+        magnification=float(rng.uniform(*centre.magnification)),
         spacing_mm=centre.pixel_spacing_mm,
         shape_px=(int(round(fov_h / centre.pixel_spacing_mm)), int(round(fov_w / centre.pixel_spacing_mm))),
-        origin_px=np.zeros(2))
+        origin_px=np.zeros(2),
+    )
     _place(rng, spec)
     spec.acquisition = _acquisition(rng, spec)
     visible = {lv: body_visible_fraction(spec, lv) >= VISIBLE_FRACTION_TO_ANNOTATE for lv in BODY_LEVELS[:-1]}

@@ -63,7 +63,7 @@ def fill_polygon(vertices: np.ndarray, shape: Tuple[int, int]) -> np.ndarray:
     cols = np.arange(box[1].start, box[1].stop, dtype=np.float64)
     counts = np.zeros((len(rows), len(cols)), dtype=np.int32)
     for k in range(xs.shape[1]):
-        counts += cols[None, :] >= xs[:, k:k + 1]
+        counts += cols[None, :] >= xs[:, k : k + 1]
     mask[box] = (counts % 2) == 1
     return mask
 
@@ -74,8 +74,9 @@ def rolled_profile(d_px: np.ndarray, thickness_mm: float, roll_px: float) -> np.
     return (thickness_mm * np.sqrt(s * (2.0 - s))).astype(np.float32)
 
 
-def shelled_polygon(vertices: np.ndarray, shape, thickness_mm: float, roll_px: float, cortex_mm: float,
-                    px_per_mm: float) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:
+def shelled_polygon(
+    vertices: np.ndarray, shape, thickness_mm: float, roll_px: float, cortex_mm: float, px_per_mm: float
+) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:
     """Cortical and cancellous path-length maps (mm) of a convex bony solid; None when outside the image."""
     box = bbox(vertices, shape)
     if box is None:
@@ -87,8 +88,15 @@ def shelled_polygon(vertices: np.ndarray, shape, thickness_mm: float, roll_px: f
     return box, outer - inner, inner
 
 
-def shelled_ellipse(centre: Sequence[float], axes_px: Sequence[float], angle_rad: float, shape, thickness_mm: float,
-                    cortex_mm: float, px_per_mm: float) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:
+def shelled_ellipse(
+    centre: Sequence[float],
+    axes_px: Sequence[float],
+    angle_rad: float,
+    shape,
+    thickness_mm: float,
+    cortex_mm: float,
+    px_per_mm: float,
+) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:
     """Like ``shelled_polygon`` for an ellipsoid with sagittal semi-axes ``axes_px`` rotated by ``angle_rad``."""
     a, b = float(axes_px[0]), float(axes_px[1])
     reach = max(a, b)

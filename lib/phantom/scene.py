@@ -50,13 +50,21 @@ def add_vertebral_body(acc: np.ndarray, corners_px: np.ndarray, width_mm: float,
 def _draw(acc: np.ndarray, spec: PatientSpec, bone: Bone, shift_mm: np.ndarray) -> None:
     s = spec.px_per_mm
     if bone.outline_mm is not None:
-        out = shelled_polygon(spec.to_px(bone.outline_mm + shift_mm), acc.shape, bone.thickness_mm,
-                              bone.roll_mm * s, bone.cortex_mm, s)
+        out = shelled_polygon(
+            spec.to_px(bone.outline_mm + shift_mm), acc.shape, bone.thickness_mm, bone.roll_mm * s, bone.cortex_mm, s
+        )
     else:
         centre, axes, angle = bone.ellipse_mm
         # Anatomical y points up and image rows down, so angles flip sign.
-        out = shelled_ellipse(spec.to_px(centre + shift_mm), (axes[0] * s, axes[1] * s), -angle, acc.shape,
-                              bone.thickness_mm, bone.cortex_mm, s)
+        out = shelled_ellipse(
+            spec.to_px(centre + shift_mm),
+            (axes[0] * s, axes[1] * s),
+            -angle,
+            acc.shape,
+            bone.thickness_mm,
+            bone.cortex_mm,
+            s,
+        )
     if out is not None:
         _add(acc, out[0], out[1], out[2], bone.inner)
 
@@ -66,8 +74,12 @@ def line_integral(spec: PatientSpec) -> np.ndarray:
     acc = (MU_PER_MM["soft"] * soft_tissue_mm(spec)).astype(np.float32)
     for level in BODY_LEVELS:
         body = spec.spine.bodies[level]
-        corners = np.array([body.corners[k] for k in ("anterior_superior", "anterior_inferior",
-                                                      "posterior_inferior", "posterior_superior")])
+        corners = np.array(
+            [
+                body.corners[k]
+                for k in ("anterior_superior", "anterior_inferior", "posterior_inferior", "posterior_superior")
+            ]
+        )
         depth = float(np.linalg.norm(corners[1] - corners[2]))
         add_vertebral_body(acc, spec.to_px(corners), BODY_WIDTH_PER_DEPTH * depth, spec.px_per_mm)
     single, paired = spine_bones(spec)

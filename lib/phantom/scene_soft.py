@@ -30,7 +30,9 @@ def soft_tissue_mm(spec: PatientSpec) -> np.ndarray:
     cols = np.arange(n_cols, dtype=np.float32)
     a, s = spec.acquisition, spec.px_per_mm
     bodies = [spec.spine.bodies[lv] for lv in BODY_LEVELS]
-    anterior = _row_profile(spec, [b.corners[k] for b in bodies for k in ("anterior_superior", "anterior_inferior")], rows)
+    anterior = _row_profile(
+        spec, [b.corners[k] for b in bodies for k in ("anterior_superior", "anterior_inferior")], rows
+    )
     laminar = _row_profile(spec, [b.spinolaminar for b in bodies], rows)
     c2_row = spec.to_px(spec.spine.bodies["C2"].posterior_mid)[1]
     c4_row = spec.to_px(spec.spine.bodies["C4"].posterior_mid)[1]

@@ -65,15 +65,21 @@ def level_mask(spec: PatientSpec) -> np.ndarray:
 
 def segment_truth(spec: PatientSpec) -> Dict[str, dict]:
     """Per segment: compression, kang, sac_mm, evaluable, visible_features (+ invisible ones, for analysis)."""
-    return {s: {"compression": v["compression"], "kang": v["kang"], "sac_mm": round(v["sac_mm"], 3),
-                "evaluable": v["evaluable"],
-                "visible_features": {k: round(x, 3) for k, x in v["visible_features"].items()},
-                "invisible_features": {k: round(x, 3) for k, x in v["invisible_features"].items()}}
-            for s, v in spec.segments.items()}
+    return {
+        s: {
+            "compression": v["compression"],
+            "kang": v["kang"],
+            "sac_mm": round(v["sac_mm"], 3),
+            "evaluable": v["evaluable"],
+            "visible_features": {k: round(x, 3) for k, x in v["visible_features"].items()},
+            "invisible_features": {k: round(x, 3) for k, x in v["invisible_features"].items()},
+        }
+        for s, v in spec.segments.items()
+    }
 
 
 def true_measurements(spec: PatientSpec) -> dict:
-    """``lib.anatomy.measurements.all_measurements`` on the annotated levels' true landmarks, detector (film) spacing."""
+    """``all_measurements`` on the annotated levels' true landmarks, at the detector (film) spacing."""
     marks = landmarks_px(spec, [lv for lv in VERTEBRAE if lv in spec.annotated_levels])
     result = all_measurements(marks, (spec.spacing_mm, spec.spacing_mm))
     result["spacing_convention"] = "imager (film size; divide mm by the magnification for true size)"

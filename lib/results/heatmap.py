@@ -22,8 +22,13 @@ def heatmap_to_json(heatmap: np.ndarray) -> dict:
     buffer = io.BytesIO()
     grey = np.round(255.0 * np.clip(heatmap, 0.0, 1.0)).astype(np.uint8)
     Image.fromarray(grey).save(buffer, format="PNG", optimize=True)
-    return {"encoding": ENCODING, "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
-            "shape": list(heatmap.shape), "scale": "0-255 = Grad-CAM 0-1", "grid": "radiograph pixels (rows, cols)"}
+    return {
+        "encoding": ENCODING,
+        "data": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "shape": list(heatmap.shape),
+        "scale": "0-255 = Grad-CAM 0-1",
+        "grid": "radiograph pixels (rows, cols)",
+    }
 
 
 def heatmap_from_json(entry: dict | None) -> np.ndarray | None:

@@ -14,14 +14,25 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
-from lib.core.errors import BadInputError
 from lib.anatomy.names import LEVEL_LABELS
+from lib.core.errors import BadInputError
 
 logger = logging.getLogger(__name__)
 
 # One colour per level id 1-7 (C2..C7, canal), RGB 0-255.
-LEVEL_COLOURS = np.array([[0, 0, 0], [230, 25, 75], [60, 180, 75], [255, 225, 25], [0, 130, 200],
-                          [245, 130, 48], [145, 30, 180], [70, 240, 240]], dtype=np.float32)
+LEVEL_COLOURS = np.array(
+    [
+        [0, 0, 0],
+        [230, 25, 75],
+        [60, 180, 75],
+        [255, 225, 25],
+        [0, 130, 200],
+        [245, 130, 48],
+        [145, 30, 180],
+        [70, 240, 240],
+    ],
+    dtype=np.float32,
+)
 POSITIVE_RGB = np.array([255, 0, 0], dtype=np.float32)
 HEATMAP_ALPHA = 0.45  # at heat 1; the radiograph stays readable under the map
 POSITIVE_ALPHA = 0.35
@@ -48,8 +59,14 @@ def _font(size_px: int):
         return ImageFont.load_default()
 
 
-def render_overlay(pixels: np.ndarray, label: np.ndarray, heatmap: Optional[np.ndarray] = None,
-                   texts: Sequence[tuple] = (), title: str = "", max_side_px: int = 1600) -> Image.Image:
+def render_overlay(
+    pixels: np.ndarray,
+    label: np.ndarray,
+    heatmap: Optional[np.ndarray] = None,
+    texts: Sequence[tuple] = (),
+    title: str = "",
+    max_side_px: int = 1600,
+) -> Image.Image:
     """The overlay as an RGB PIL image.
 
     pixels: float [rows, cols] in [0, 1], bone bright. label: uint8 [rows, cols] pipeline labels (1-7 levels,
@@ -59,7 +76,8 @@ def render_overlay(pixels: np.ndarray, label: np.ndarray, heatmap: Optional[np.n
     pixels, label = np.asarray(pixels, dtype=np.float32), np.asarray(label)
     if pixels.ndim != 2 or label.shape != pixels.shape:
         raise BadInputError(
-            f"overlay needs 2D pixels and a label of the same shape; got {pixels.shape} and {label.shape}")
+            f"overlay needs 2D pixels and a label of the same shape; got {pixels.shape} and {label.shape}"
+        )
     scale = min(1.0, max_side_px / max(pixels.shape))
     if scale < 1.0:
         # Nearest for labels, linear for intensities; zoom is cheaper than drawing at full size and shrinking.
@@ -86,15 +104,24 @@ def _draw_texts(picture: Image.Image, texts: Sequence[tuple], title: str, scale:
     font = _font(size_px)
     for text, (x, y), positive in texts:
         colour = (255, 60, 60) if positive else (255, 255, 255)
-        draw.text((x * scale, y * scale), text, fill=colour, font=font, anchor="mm", stroke_width=2,
-                  stroke_fill=(0, 0, 0))
+        draw.text(
+            (x * scale, y * scale), text, fill=colour, font=font, anchor="mm", stroke_width=2, stroke_fill=(0, 0, 0)
+        )
     if title:
-        draw.text((size_px // 2, size_px // 2), title, fill=(255, 255, 255), font=font, stroke_width=2,
-                  stroke_fill=(0, 0, 0))
+        draw.text(
+            (size_px // 2, size_px // 2), title, fill=(255, 255, 255), font=font, stroke_width=2, stroke_fill=(0, 0, 0)
+        )
 
 
-def write_overlay(path, pixels: np.ndarray, label: np.ndarray, heatmap: Optional[np.ndarray] = None,
-                  texts: Sequence[tuple] = (), title: str = "", max_side_px: int = 1600) -> Path:
+def write_overlay(
+    path,
+    pixels: np.ndarray,
+    label: np.ndarray,
+    heatmap: Optional[np.ndarray] = None,
+    texts: Sequence[tuple] = (),
+    title: str = "",
+    max_side_px: int = 1600,
+) -> Path:
     """Render (see ``render_overlay``) and save as PNG atomically; returns the path."""
     path = Path(path)
     picture = render_overlay(pixels, label, heatmap, texts, title, max_side_px)

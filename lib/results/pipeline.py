@@ -27,8 +27,9 @@ SPACING_UNKNOWN_WARNING = "pixel spacing unknown: measurements in mm are withhel
 MAGNIFIED_SOURCES = ("PixelSpacing", "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor")
 
 
-def detector_spacing_mm(spacing_mm: Optional[Sequence[float]], spacing_source: str,
-                        magnification: Optional[float]) -> tuple[Optional[tuple[float, float]], str]:
+def detector_spacing_mm(
+    spacing_mm: Optional[Sequence[float]], spacing_source: str, magnification: Optional[float]
+) -> tuple[Optional[tuple[float, float]], str]:
     """(row_mm, col_mm) in the detector (film) plane for the clinical mm thresholds, and how it was derived.
 
     The canal thresholds (13 mm, 10 mm) were defined on magnified film. The reader gives patient-plane spacing
@@ -56,8 +57,14 @@ def segment_measurements(measurements: Optional[Mapping], segment: str) -> Optio
     }
 
 
-def segment_entry(segment: str, status: Mapping, probability: Optional[float], threshold: Optional[float],
-                  measurements: Optional[Mapping], peak_xy: Optional[Sequence[float]]) -> dict:
+def segment_entry(
+    segment: str,
+    status: Mapping,
+    probability: Optional[float],
+    threshold: Optional[float],
+    measurements: Optional[Mapping],
+    peak_xy: Optional[Sequence[float]],
+) -> dict:
     """One segment's JSON. status: ``{"evaluable": bool, "reason": str}``; probability None when not assessed."""
     evaluable = bool(status["evaluable"]) and probability is not None
     positive = None if not evaluable or threshold is None else bool(probability >= threshold)
@@ -127,9 +134,15 @@ class CompressionCalls:
     reason: Optional[str] = None
 
 
-def assemble_result(levels: Mapping, status: Mapping[str, Mapping], radiograph: Mapping, versions: Mapping[str, str],
-                    measured: Measured = Measured(), calls: CompressionCalls = CompressionCalls(),
-                    warnings: Sequence[str] = ()) -> dict:
+def assemble_result(
+    levels: Mapping,
+    status: Mapping[str, Mapping],
+    radiograph: Mapping,
+    versions: Mapping[str, str],
+    measured: Measured = Measured(),
+    calls: CompressionCalls = CompressionCalls(),
+    warnings: Sequence[str] = (),
+) -> dict:
     """The pipeline JSON.
 
     levels: ``{"cervical_spine_found", "reason", "found", "missing"}``; status: ``lib.anatomy.levels.segment_status``;
@@ -142,10 +155,12 @@ def assemble_result(levels: Mapping, status: Mapping[str, Mapping], radiograph: 
         status = {s: {"evaluable": False, "reason": NO_SPINE} for s in SEGMENTS}
         measurements, probabilities, peaks = None, {}, {}
     elif compression_reason:
-        status = {s: {**st, "reason": st["reason"] if not st["evaluable"] else compression_reason}
-                  for s, st in status.items()}
-    segments = {s: segment_entry(s, status[s], probabilities.get(s), threshold, measurements, peaks.get(s))
-                for s in SEGMENTS}
+        status = {
+            s: {**st, "reason": st["reason"] if not st["evaluable"] else compression_reason} for s, st in status.items()
+        }
+    segments = {
+        s: segment_entry(s, status[s], probabilities.get(s), threshold, measurements, peaks.get(s)) for s in SEGMENTS
+    }
     summary = patient_summary(segments)
     spacing_known = radiograph.get("spacing_mm") is not None
     return {
@@ -158,8 +173,9 @@ def assemble_result(levels: Mapping, status: Mapping[str, Mapping], radiograph: 
         "segments": segments,
         "summary": summary,
         "threshold": threshold,
-        "spine": None if not measurements else {
-            "c2_c7_lordosis_deg": measurements.get("c2_c7_lordosis_deg"), "kyphosis": measurements.get("kyphosis")},
+        "spine": None
+        if not measurements
+        else {"c2_c7_lordosis_deg": measurements.get("c2_c7_lordosis_deg"), "kyphosis": measurements.get("kyphosis")},
         "measurement_spacing": measured.spacing_note,
         "measurement_landmarks": measured.landmark_source if measurements else "",
         "model_versions": dict(versions),

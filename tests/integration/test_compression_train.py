@@ -13,13 +13,13 @@ import torch
 from fastapi import HTTPException
 
 from apps.cli.phantom import make_cohort
-from apps.models.compression import CompressionModel
 from apps.datastores.local import RadiographDatastore
-from lib.anatomy.names import SEGMENTS
-from lib.io.labels import read_label_map
+from apps.models.compression import CompressionModel
 from lib.anatomy.levels import clean_levels
-from lib.models.cards import read_card
+from lib.anatomy.names import SEGMENTS
 from lib.core.settings import parse_settings
+from lib.io.labels import read_label_map
+from lib.models.cards import read_card
 from trainers.compression import CompressionTrainer
 
 APP_DIR = str(Path(__file__).resolve().parents[2])

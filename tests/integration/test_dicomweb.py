@@ -20,8 +20,8 @@ from apps.cli.phantom import make_cohort
 from apps.ops.ohif import DicomwebServer
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
-from lib.io.dicom_export import read_seg
 from lib.anatomy.names import LEVEL_LABELS
+from lib.io.dicom_export import read_seg
 from lib.io.labels import read_label_map, write_label_map
 from tests.dicom_factory import make_dx, pydicom_data_file, save
 from tests.untrained_models import untrained_model_dir
@@ -50,8 +50,13 @@ def stack(tmp_path_factory):
             orthanc.upload_folder(studies)
             for path in _odd_series(root):
                 orthanc.upload_file(path)
-            yield {"server": server, "orthanc": orthanc, "studies": studies, "info_while_down": server.info,
-                   "client": MONAILabelClient(server.url)}
+            yield {
+                "server": server,
+                "orthanc": orthanc,
+                "studies": studies,
+                "info_while_down": server.info,
+                "client": MONAILabelClient(server.url),
+            }
     finally:
         orthanc.stop()
 
@@ -62,8 +67,9 @@ def _series(orthanc: Orthanc, modality: str) -> list[dict]:
 
 def _post(url: str, params: dict) -> dict:
     body = f"params={urllib.parse.quote(json.dumps(params))}".encode()
-    request = urllib.request.Request(url, data=body, method="POST",
-                                     headers={"Content-Type": "application/x-www-form-urlencoded"})
+    request = urllib.request.Request(
+        url, data=body, method="POST", headers={"Content-Type": "application/x-www-form-urlencoded"}
+    )
     with urllib.request.urlopen(request, timeout=300) as response:
         return json.loads(response.read())
 
@@ -130,8 +136,9 @@ def _download(orthanc: Orthanc, series_uid: str) -> pydicom.Dataset:
 def test_pipeline_findings_are_written_back_to_the_source_study(stack):
     source = pydicom.dcmread(str(next(stack["studies"].glob("*.dcm"))), stop_before_pixels=True)
     before = {s["0020000E"]["Value"][0] for s in _series(stack["orthanc"], "OT")}
-    result = _post(f"{stack['server'].url}/infer/pipeline?image={source.SeriesInstanceUID}&output=json",
-                   {"save_label": True})
+    result = _post(
+        f"{stack['server'].url}/infer/pipeline?image={source.SeriesInstanceUID}&output=json", {"save_label": True}
+    )
     overlays = [s for s in _series(stack["orthanc"], "OT") if s["0020000E"]["Value"][0] not in before]
     assert len(overlays) == 1 and overlays[0]["0020000D"]["Value"][0] == source.StudyInstanceUID
     sc = _download(stack["orthanc"], overlays[0]["0020000E"]["Value"][0])

@@ -16,8 +16,8 @@ from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
 from apps.models.landmarks import LandmarksModel
 from apps.models.registry import build_models
-from lib.models.cards import read_card
 from lib.core.settings import parse_settings
+from lib.models.cards import read_card
 from trainers.landmarks import LandmarksTrainer
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -50,8 +50,9 @@ def test_training_publishes_weights_and_a_card(trained):
     assert stats["train"]["levels"] > 0 and stats["train"]["points"] >= 2 * stats["train"]["levels"]
     card = read_card(model.card)
     assert card["name"] == "landmarks" and card["points"] == ["posterior_wall", "anterior_wall", "spinolaminar"]
-    assert card["validation"]["mean_abs_offset_error_depths"] == pytest.approx(-stats["publish"]["candidate_score"],
-                                                                               abs=1e-5)
+    assert card["validation"]["mean_abs_offset_error_depths"] == pytest.approx(
+        -stats["publish"]["candidate_score"], abs=1e-5
+    )
     assert card["training"]["epochs"] == 2 and card["version"].startswith("landmarks-")
     assert model.load_network() is model.load_network()  # cached until the weight file changes
 
@@ -60,8 +61,7 @@ def test_a_run_that_does_not_validate_better_keeps_the_served_model(trained, mon
     model, trainer, datastore, _, _ = trained
     served_bytes, card_before = model.weights.read_bytes(), read_card(model.card)
     served = str(model.weights)
-    monkeypatch.setattr(LandmarksTrainer, "_score",
-                        lambda self, path, points, seed: 0.0 if path == served else -1.0)
+    monkeypatch.setattr(LandmarksTrainer, "_score", lambda self, path, points, seed: 0.0 if path == served else -1.0)
     stats = trainer({**REQUEST, "max_epochs": 1}, datastore)
     assert stats["publish"]["published"] is False and "kept the served model" in stats["publish"]["reason"]
     assert model.weights.read_bytes() == served_bytes and read_card(model.card) == card_before
@@ -76,8 +76,11 @@ def test_the_pipeline_measures_on_refined_landmarks_and_says_so(trained):
     assert result["cervical_spine_found"], result["reason"]
     assert result["measurement_landmarks"] == "level mask refined on the film"
     assert result["model_versions"]["landmarks"].startswith("landmarks-")
-    moved = [level for level in data["landmarks"]
-             if data["landmarks"][level]["spinolaminar"] != data["mask_landmarks"][level].get("spinolaminar")]
+    moved = [
+        level
+        for level in data["landmarks"]
+        if data["landmarks"][level]["spinolaminar"] != data["mask_landmarks"][level].get("spinolaminar")
+    ]
     assert moved, "the refiner moved no spinolaminar point"
 
 

@@ -67,8 +67,13 @@ def loop(tmp_path_factory):
     _poor_weights(model_dir / "levels.pt")
     _previous_run_checkpoint(model_dir)
     with LiveServer(studies, conf={"model_dir": str(model_dir), "models": "levels"}) as server:
-        yield {"server": server, "client": MONAILabelClient(server.url), "truth": truth, "model_dir": model_dir,
-               "studies": studies}
+        yield {
+            "server": server,
+            "client": MONAILabelClient(server.url),
+            "truth": truth,
+            "model_dir": model_dir,
+            "studies": studies,
+        }
 
 
 def _post_when_free(url: str, timeout_s: float = 120) -> dict:
@@ -141,7 +146,11 @@ def test_bad_labels_are_refused_with_the_reason(loop, tmp_path, case):
 
 def test_training_publishes_better_weights_that_are_served_without_restart(loop):
     client = loop["client"]
-    before = json.loads((loop["model_dir"] / "levels.json").read_text()) if (loop["model_dir"] / "levels.json").exists() else {}
+    before = (
+        json.loads((loop["model_dir"] / "levels.json").read_text())
+        if (loop["model_dir"] / "levels.json").exists()
+        else {}
+    )
     client.train_start("levels", {"max_epochs": 1, "train_batch_size": 4, "val_batch_size": 2})
     deadline = time.monotonic() + 420
     status = client.train_status()

@@ -25,8 +25,15 @@ from apps.ops.server_process import free_port
 from tests.untrained_models import untrained_model_dir
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+    "--disable-sync",
+]
 WAIT_MS = 60_000
 
 
@@ -53,8 +60,12 @@ def page(stack):
 
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
-            str(stack["root"] / "chromium-profile"), executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800})
+            str(stack["root"] / "chromium-profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+        )
         try:
             yield context.new_page()
         finally:
@@ -111,8 +122,9 @@ def test_pipeline_through_the_panels_rest_call_writes_a_seg_into_the_study(stack
     series = orthanc.get("/dicom-web/series?Modality=DX")[0]
     study, uid = series["0020000D"]["Value"][0], series["0020000E"]["Value"][0]
     body = urllib.parse.urlencode({"params": json.dumps({"save_label": True})}).encode()
-    request = urllib.request.Request(f"{stack['server'].url}/infer/pipeline?image={uid}&output=json", data=body,
-                                     method="POST")
+    request = urllib.request.Request(
+        f"{stack['server'].url}/infer/pipeline?image={uid}&output=json", data=body, method="POST"
+    )
     with urllib.request.urlopen(request, timeout=300) as response:
         result = json.loads(response.read())
     new = orthanc.get(f"/dicom-web/studies/{study}/series?includefield=SeriesDescription")

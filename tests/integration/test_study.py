@@ -9,9 +9,16 @@ from lib.anatomy.names import SEGMENTS
 
 
 def _result(rng, canal_mm, probability):
-    levels = {lv: {"canal_diameter_mm": canal_mm, "torg_pavlov_ratio": canal_mm / 16.0} for lv in ("C2", "C3", "C4", "C5", "C6", "C7")}
+    levels = {
+        lv: {"canal_diameter_mm": canal_mm, "torg_pavlov_ratio": canal_mm / 16.0}
+        for lv in ("C2", "C3", "C4", "C5", "C6", "C7")
+    }
     disc = {"disc_height_middle_mm": 5.0 + rng.normal(0, 0.3), "listhesis_pct": 0.0}
-    return {"segments": {s: {"probability": probability, "measurements": {"levels": levels, "disc": disc}} for s in SEGMENTS}}
+    return {
+        "segments": {
+            s: {"probability": probability, "measurements": {"levels": levels, "disc": disc}} for s in SEGMENTS
+        }
+    }
 
 
 def _rows(n_per_split=20, seed=0):
@@ -23,8 +30,15 @@ def _rows(n_per_split=20, seed=0):
             canal = (12.5 if positive else 15.0) + rng.normal(0, 2.0)
             probability = float(np.clip(0.4 * positive + 0.3 + rng.normal(0, 0.25), 0, 1))
             info = {"segments": {s: {"compression": positive, "kang": 2 * positive} for s in SEGMENTS}}
-            rows.append({"image_id": f"{split}{i}", "patient_id": f"{split}-P{i}", "split": split, "info": info,
-                         "result": _result(rng, canal, probability)})
+            rows.append(
+                {
+                    "image_id": f"{split}{i}",
+                    "patient_id": f"{split}-P{i}",
+                    "split": split,
+                    "info": info,
+                    "result": _result(rng, canal, probability),
+                }
+            )
     rows[0]["result"] = None  # an image the pipeline could not read
     return rows
 
@@ -39,8 +53,11 @@ def test_inputs_are_written_with_the_rule_as_a_reader(tmp_path):
         readers = list(csv.DictReader(f))
     assert {r["reader"] for r in readers} == {RULE_READER}
     assert not any(r["patient_id"].startswith("validation") for r in readers)  # readers are scored on test sets
-    canal_by_patient = {r["patient_id"]: r["result"]["segments"]["C3/4"]["measurements"]["levels"]["C3"]["canal_diameter_mm"]
-                        for r in _rows() if r["result"]}
+    canal_by_patient = {
+        r["patient_id"]: r["result"]["segments"]["C3/4"]["measurements"]["levels"]["C3"]["canal_diameter_mm"]
+        for r in _rows()
+        if r["result"]
+    }
     for reader_row in (r for r in readers if r["segment"] == "C3/4"):
         expected = int(canal_by_patient[reader_row["patient_id"]] < 13.0)  # TPR = canal / 16 adds nothing above 12.8
         assert reader_row["call"] == str(expected)

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from lib.evaluation.evaluate import evaluate
 from lib.anatomy.names import SEGMENTS
+from lib.evaluation.evaluate import evaluate
 
 log = logging.getLogger(__name__)
 TARGET_S = 10.0
@@ -22,8 +22,11 @@ def simulate_csvs(folder, n_patients: int = 60, seed: int = 0) -> dict:
     rng = np.random.default_rng(seed)
     folder = Path(folder)
     paths = {k: folder / f"{k}.csv" for k in ("predictions", "reference", "readers")}
-    with paths["predictions"].open("w", newline="") as fp, paths["reference"].open("w", newline="") as fr, \
-            paths["readers"].open("w", newline="") as fc:
+    with (
+        paths["predictions"].open("w", newline="") as fp,
+        paths["reference"].open("w", newline="") as fr,
+        paths["readers"].open("w", newline="") as fc,
+    ):
         wp, wr, wc = csv.writer(fp), csv.writer(fr), csv.writer(fc)
         wp.writerow(["patient_id", "segment", "probability"])
         wr.writerow(["patient_id", "segment", "compression", "kang"])
@@ -48,9 +51,22 @@ def run_benchmark(n_patients: int = 60, n_bootstrap: int = 2000, seed: int = 0) 
     with tempfile.TemporaryDirectory() as tmp:
         paths = simulate_csvs(tmp, n_patients, seed)
         start = time.perf_counter()
-        evaluate(paths["predictions"], paths["reference"], Path(tmp) / "out", readers_csv=paths["readers"],
-                 n_bootstrap=n_bootstrap, seed=seed, progress=False)
+        evaluate(
+            paths["predictions"],
+            paths["reference"],
+            Path(tmp) / "out",
+            readers_csv=paths["readers"],
+            n_bootstrap=n_bootstrap,
+            seed=seed,
+            progress=False,
+        )
         seconds = time.perf_counter() - start
     log.info("evaluate: %d segments, %d replicates in %.2f s", n_patients * len(SEGMENTS), n_bootstrap, seconds)
-    return {"seconds": round(seconds, 3), "segments": n_patients * len(SEGMENTS), "patients": n_patients,
-            "n_bootstrap": n_bootstrap, "target_seconds": TARGET_S, "within_target": seconds < TARGET_S}
+    return {
+        "seconds": round(seconds, 3),
+        "segments": n_patients * len(SEGMENTS),
+        "patients": n_patients,
+        "n_bootstrap": n_bootstrap,
+        "target_seconds": TARGET_S,
+        "within_target": seconds < TARGET_S,
+    }

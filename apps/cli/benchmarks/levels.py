@@ -17,18 +17,18 @@ import numpy as np
 
 from apps.datastores.local import RadiographDatastore
 from apps.models.levels import LevelsModel
-from lib.anatomy.names import LEVEL_LABELS, VERTEBRAE
-from lib.io.labels import read_label_map
-from lib.anatomy.levels import multilabel_dice
-from lib.core.settings import parse_settings
 from apps.paths import APP_DIR
+from lib.anatomy.levels import multilabel_dice
+from lib.anatomy.names import LEVEL_LABELS, VERTEBRAE
+from lib.core.settings import parse_settings
+from lib.io.labels import read_label_map
 
 logger = logging.getLogger(__name__)
 TEST_SPLITS = ("test_internal", "test_external")
 
 
 def level_identity(predicted: np.ndarray, truth: np.ndarray) -> tuple[int, int]:
-    """(correct, visible): a visible true body counts as correct when most of it carries its own id in the prediction."""
+    """(correct, visible): a visible true body is correct when most of it carries its own id in the prediction."""
     correct = visible = 0
     for name in VERTEBRAE:
         body = truth == LEVEL_LABELS[name]
@@ -82,7 +82,9 @@ def server_peak_memory_mb(studies: Path, model_dir: str, image_ids: list[str]) -
             client.infer("levels", image_id, {})
         status = Path(f"/proc/{server.process.pid}/status").read_text()
         # LiveServer runs "python main.py serve", which runs the server as its child.
-        children = [int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()]
+        children = [
+            int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
+        ]
         if children:
             status = Path(f"/proc/{children[0]}/status").read_text()
         line = next(row for row in status.splitlines() if row.startswith("VmHWM"))
@@ -97,7 +99,9 @@ def run_levels_benchmark(args) -> dict:
     torch.set_num_threads(2)
     settings = parse_settings({"model_dir": model_dir, "models": "levels"})
     model = LevelsModel(settings, str(APP_DIR))
-    store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True)
+    store = RadiographDatastore(
+        str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True
+    )
     result = {"studies": str(studies), "model_version": model.infer.model_version, "threads": 2}
     for split in TEST_SPLITS:
         result[split] = evaluate_split(model, store, split, getattr(args, "limit", None))

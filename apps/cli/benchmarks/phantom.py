@@ -31,6 +31,7 @@ def _determinism(cohort: Path, seed: int, indices=(0, 1, 600)) -> dict:
     config = protocol_config(seed)
     with tempfile.TemporaryDirectory() as tmp:
         from lib.phantom.cohort import _write_one  # the same writer the pool used
+
         same = True
         for index in indices:
             image_id = _write_one((config, index, tmp))["summary"]["image_id"]
@@ -53,9 +54,14 @@ def _normal_distributions(labels: dict) -> dict:
     out = {}
     for name, values in (("canal_diameter_mm", canal), ("torg_pavlov_ratio", tpr)):
         v = np.array(values, dtype=float)
-        out[name] = {"n": int(v.size), "mean": float(v.mean()), "sd": float(v.std()),
-                     "p5": float(np.percentile(v, 5)), "p95": float(np.percentile(v, 95)),
-                     "published_normal": PUBLISHED_NORMAL[name]}
+        out[name] = {
+            "n": int(v.size),
+            "mean": float(v.mean()),
+            "sd": float(v.std()),
+            "p5": float(np.percentile(v, 5)),
+            "p95": float(np.percentile(v, 95)),
+            "published_normal": PUBLISHED_NORMAL[name],
+        }
     return out
 
 
@@ -64,14 +70,16 @@ def _prevalence(labels: dict) -> dict:
     for segment in SEGMENTS:
         values = [e["segments"][segment]["compression"] for e in labels.values() if e["segments"][segment]["evaluable"]]
         out[segment] = float(np.mean(values)) if values else None
-    out["all"] = float(np.mean([s["compression"] for e in labels.values() for s in e["segments"].values()
-                                if s["evaluable"]]))
+    out["all"] = float(
+        np.mean([s["compression"] for e in labels.values() for s in e["segments"].values() if s["evaluable"]])
+    )
     return out
 
 
 def realism_figure(path, seed: int = 0) -> Path:
     """PNG of two phantoms per centre beside their level masks."""
     import matplotlib
+
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
@@ -95,8 +103,9 @@ def realism_figure(path, seed: int = 0) -> Path:
     return path
 
 
-def run_benchmark(out_dir, seed: int = 0, figure_path: Optional[str] = None, workers: int = 2,
-                  progress: bool = True) -> dict:
+def run_benchmark(
+    out_dir, seed: int = 0, figure_path: Optional[str] = None, workers: int = 2, progress: bool = True
+) -> dict:
     """Generate the protocol cohort in ``out_dir`` (must not exist), time it and check it; returns a JSON-ready dict."""
     start = time.perf_counter()
     cohort = write_cohort(out_dir, protocol_config(seed), progress=progress, workers=workers)
@@ -110,8 +119,10 @@ def run_benchmark(out_dir, seed: int = 0, figure_path: Optional[str] = None, wor
         "determinism": _determinism(cohort, seed),
         "normal_segments": _normal_distributions(labels),
         "prevalence": _prevalence(labels),
-        "c7_hidden_fraction": {c: float(np.mean([("C7" not in e["annotated_levels"]) for e in labels.values()
-                                                 if e["centre"] == c])) for c in ("internal", "external")},
+        "c7_hidden_fraction": {
+            c: float(np.mean([("C7" not in e["annotated_levels"]) for e in labels.values() if e["centre"] == c]))
+            for c in ("internal", "external")
+        },
         "ceiling": json.loads((cohort / "ceiling.json").read_text()),
     }
     if figure_path:

@@ -15,13 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
-from apps.datastores.local import RadiographDatastore
 from apps.cli.predict import build_pipeline
-from lib.core.errors import BadParameterError
-from lib.anatomy.measurements import level_measurements
-from lib.results.pipeline import detector_spacing_mm
+from apps.datastores.local import RadiographDatastore
 from apps.paths import APP_DIR
-
+from lib.anatomy.measurements import level_measurements
+from lib.core.errors import BadParameterError
+from lib.results.pipeline import detector_spacing_mm
 
 
 def _true_levels(info: dict) -> dict:
@@ -39,8 +38,9 @@ def _measured_levels(result: dict) -> dict:
 def _mask_only_levels(data: dict) -> dict:
     """Level measurements from the mask's landmarks, at the spacing the pipeline measured with."""
     radiograph = data["result"]["radiograph"]
-    spacing, _ = detector_spacing_mm(radiograph["spacing_mm"], radiograph["spacing_source"],
-                                     radiograph["magnification"])
+    spacing, _ = detector_spacing_mm(
+        radiograph["spacing_mm"], radiograph["spacing_source"], radiograph["magnification"]
+    )
     return level_measurements(data.get("mask_landmarks") or {}, spacing)
 
 
@@ -64,7 +64,9 @@ def run_pipeline_benchmark(args) -> dict:
     studies = Path(args.studies or APP_DIR / "data" / "protocol")
     conf = {"model_dir": str(args.model_dir)} if getattr(args, "model_dir", None) else {}
     pipeline, settings = build_pipeline(conf, APP_DIR)
-    store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True)
+    store = RadiographDatastore(
+        str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True
+    )
     split = getattr(args, "split", None) or "test_internal"
     ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == split]
     if not ids:
@@ -91,15 +93,24 @@ def run_pipeline_benchmark(args) -> dict:
         "split": split,
         "images": len(ids),
         "cervical_spine_found": found,
-        "seconds_per_image": {"median": round(statistics.median(seconds), 3),
-                              "p90": round(float(np.percentile(seconds, 90)), 3), "max": round(max(seconds), 3)},
-        "stage_ms_median": {k: round(statistics.median(s[k] for s in stages if k in s), 1)
-                            for k in ("levels", "measurements", "compression", "total") if any(k in s for s in stages)},
+        "seconds_per_image": {
+            "median": round(statistics.median(seconds), 3),
+            "p90": round(float(np.percentile(seconds, 90)), 3),
+            "max": round(max(seconds), 3),
+        },
+        "stage_ms_median": {
+            k: round(statistics.median(s[k] for s in stages if k in s), 1)
+            for k in ("levels", "measurements", "compression", "total")
+            if any(k in s for s in stages)
+        },
         "canal_diameter_mae_mm": _mean(canal, 3),
         "canal_diameter_levels_compared": len(canal),
         "torg_pavlov_ratio_mae": _mean(ratio, 4),
         "measurement_landmarks": result.get("measurement_landmarks", ""),
-        "mask_only": {"canal_diameter_mae_mm": _mean(mask_canal, 3), "torg_pavlov_ratio_mae": _mean(mask_ratio, 4),
-                      "levels_compared": len(mask_canal)},
+        "mask_only": {
+            "canal_diameter_mae_mm": _mean(mask_canal, 3),
+            "torg_pavlov_ratio_mae": _mean(mask_ratio, 4),
+            "levels_compared": len(mask_canal),
+        },
         "threads": 2,
     }

@@ -38,7 +38,7 @@ def _disagreement_weights(k: int, weights) -> np.ndarray:
     d = np.abs(i[:, None] - i[None, :]) / max(k - 1, 1)
     if weights is None:
         return (d > 0).astype(float)
-    return d if weights == "linear" else d ** 2
+    return d if weights == "linear" else d**2
 
 
 def contingency(a, b, categories) -> np.ndarray:
@@ -79,9 +79,13 @@ def cohen_kappa(a, b, weights=None, categories=(0, 1), confidence: float = 0.95)
     var = (term - (kappa - pe * (1 - kappa)) ** 2) / ((1 - pe) ** 2 * n)
     se = float(np.sqrt(max(var, 0.0)))
     z = sps.norm.ppf(0.5 + confidence / 2)
-    return {**out, "value": float(kappa), "se": se,
-            "ci": [float(max(-1.0, kappa - z * se)), float(min(1.0, kappa + z * se))],
-            "band": landis_koch_band(kappa)}
+    return {
+        **out,
+        "value": float(kappa),
+        "se": se,
+        "ci": [float(max(-1.0, kappa - z * se)), float(min(1.0, kappa + z * se))],
+        "band": landis_koch_band(kappa),
+    }
 
 
 def mcnemar_from_counts(b: int, c: int) -> dict:
@@ -97,8 +101,12 @@ def mcnemar_from_counts(b: int, c: int) -> dict:
         p = 1.0 if n == 0 else min(1.0, 2.0 * sps.binom.cdf(min(b, c), n, 0.5))
         return {**out, "method": "exact binomial", "statistic": min(b, c), "p_value": float(p)}
     stat = (abs(b - c) - 1.0) ** 2 / n
-    return {**out, "method": "chi-square with continuity correction", "statistic": float(stat),
-            "p_value": float(sps.chi2.sf(stat, 1))}
+    return {
+        **out,
+        "method": "chi-square with continuity correction",
+        "statistic": float(stat),
+        "p_value": float(sps.chi2.sf(stat, 1)),
+    }
 
 
 def mcnemar(correct_a, correct_b) -> dict:
@@ -106,6 +114,7 @@ def mcnemar(correct_a, correct_b) -> dict:
     a = np.asarray(correct_a).astype(bool)
     b = np.asarray(correct_b).astype(bool)
     out = mcnemar_from_counts(int(np.sum(a & ~b)), int(np.sum(~a & b)))
-    out.update(n=int(a.size), accuracy_a=float(a.mean()) if a.size else None,
-               accuracy_b=float(b.mean()) if b.size else None)
+    out.update(
+        n=int(a.size), accuracy_a=float(a.mean()) if a.size else None, accuracy_b=float(b.mean()) if b.size else None
+    )
     return out

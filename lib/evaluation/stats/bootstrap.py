@@ -55,8 +55,9 @@ def _replicate_kappa(tp, fp, tn, fn) -> np.ndarray:
         return np.where((n > 0) & (pe < 1), (po - pe) / np.where(pe < 1, 1 - pe, 1), np.nan)
 
 
-def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=None, progress=False,
-                      desc: str = "bootstrap") -> dict:
+def bootstrap_metrics(
+    y_true, y_pred, patient_idx, weights: np.ndarray, scores=None, progress=False, desc: str = "bootstrap"
+) -> dict:
     """Replicate values of every binary metric, kappa and (given ``scores``) the AUC.
 
     ``y_true``, ``y_pred`` (0/1), ``scores`` (float) and ``patient_idx`` (int index into the columns of
@@ -80,7 +81,7 @@ def bootstrap_metrics(y_true, y_pred, patient_idx, weights: np.ndarray, scores=N
     parts = []
     bar = tqdm(total=weights.shape[0], desc=desc, unit="replicate", leave=False) if progress is True else None
     for start in range(0, weights.shape[0], CHUNK):
-        w = weights[start:start + CHUNK].astype(float)
+        w = weights[start : start + CHUNK].astype(float)
         tp, fp, tn, fn = (w @ per_patient).T
         chunk = metric_arrays(tp, fp, tn, fn)
         chunk["kappa"] = _replicate_kappa(tp, fp, tn, fn)

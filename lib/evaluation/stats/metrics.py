@@ -142,6 +142,13 @@ def reliability_bins(y_true, scores, n_bins: int = 10) -> list:
     for b in range(n_bins):
         m = idx == b
         if m.any():
-            out.append({"lo": float(edges[b]), "hi": float(edges[b + 1]), "n": int(m.sum()),
-                        "mean_probability": float(s[m].mean()), "observed_rate": float(t[m].mean())})
+            out.append(
+                {
+                    "lo": float(edges[b]),
+                    "hi": float(edges[b + 1]),
+                    "n": int(m.sum()),
+                    "mean_probability": float(s[m].mean()),
+                    "observed_rate": float(t[m].mean()),
+                }
+            )
     return out

@@ -42,5 +42,11 @@ def select_threshold(y_true, scores, method: str = "youden", target_sensitivity:
             raise BadInputError(f"target sensitivity {target_sensitivity} not in (0, 1]")
         i = int(np.argmax(sens >= target_sensitivity))  # sens rises as the threshold falls; first hit is highest
         how = f"highest threshold with validation sensitivity >= {target_sensitivity:g}"
-    return {"threshold": float(cand[i]), "method": method, "description": how,
-            "sensitivity": float(sens[i]), "specificity": float(spec[i]), "n_validation": int(len(np.asarray(scores)))}
+    return {
+        "threshold": float(cand[i]),
+        "method": method,
+        "description": how,
+        "sensitivity": float(sens[i]),
+        "specificity": float(spec[i]),
+        "n_validation": int(len(np.asarray(scores))),
+    }

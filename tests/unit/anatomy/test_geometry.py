@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from lib.core.errors import BadInputError
 from apps.cli.benchmarks.geometry import run_benchmark
 from lib.anatomy.geometry import NotEvaluable, SegmentCrop, extract_crop, locate_segments, paste_heatmap
 from lib.anatomy.names import SEGMENTS, segment_bodies
+from lib.core.errors import BadInputError
 from lib.phantom.config import cohort_config
 from lib.phantom.patient import sample_patient
 from lib.phantom.truth import level_mask
@@ -39,12 +39,13 @@ def _centre_of_mass(mask_hw: np.ndarray, crop: SegmentCrop) -> np.ndarray:
 def test_known_point_lands_at_known_crop_pixel(lordotic):
     mask, spacing = lordotic
     crop = locate_segments(mask, spacing)["C4/5"]
-    np.testing.assert_allclose(crop.image_to_crop @ np.append(crop.crop_to_image, [[0, 0, 1]], axis=0),
-                               np.eye(3)[:2], atol=1e-9)
+    np.testing.assert_allclose(
+        crop.image_to_crop @ np.append(crop.crop_to_image, [[0, 0, 1]], axis=0), np.eye(3)[:2], atol=1e-9
+    )
     row, col = 40, 123
     x, y = crop.crop_to_image @ [col, row, 1.0]
-    yy, xx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
-    image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0 ** 2)).astype(np.float32)
+    yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
+    image = np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / (2 * 3.0**2)).astype(np.float32)
     native = extract_crop(image, crop)
     assert native.shape == crop.size_px and native.dtype == np.float32
     assert np.unravel_index(np.argmax(native), native.shape) == (row, col)
@@ -55,7 +56,7 @@ def test_known_point_lands_at_known_crop_pixel(lordotic):
 def test_paste_inverts_extract(lordotic):
     mask, spacing = lordotic
     crops = locate_segments(mask, spacing)
-    yy, xx = np.mgrid[0:mask.shape[0], 0:mask.shape[1]]
+    yy, xx = np.mgrid[0 : mask.shape[0], 0 : mask.shape[1]]
     image = (0.001 * xx + 0.002 * yy).astype(np.float32) + 0.5
     heatmaps = {s: extract_crop(image, c) for s, c in crops.items() if isinstance(c, SegmentCrop)}
     pasted = paste_heatmap(heatmaps, crops, image.shape)

@@ -33,18 +33,26 @@ def drawn_spine(tilt_deg: float = 12.0, faces_left: bool = True, shape=(1000, 80
         # Off-grid centre: edges through pixel centres would make the rasterised outline ambiguous by 0.5 px.
         centre = np.array([shape[1] / 2.0 + 0.31, shape[0] / 2.0 + 0.27]) - ((i - 2.5) * PITCH) * cranial
         pm = centre - 0.5 * DEPTH * anterior
-        corners = {"anterior_superior": centre + 0.5 * DEPTH * anterior + 0.5 * HEIGHT * cranial,
-                   "anterior_inferior": centre + 0.5 * DEPTH * anterior - 0.5 * HEIGHT * cranial,
-                   "posterior_superior": pm + 0.5 * HEIGHT * cranial,
-                   "posterior_inferior": pm - 0.5 * HEIGHT * cranial}
+        corners = {
+            "anterior_superior": centre + 0.5 * DEPTH * anterior + 0.5 * HEIGHT * cranial,
+            "anterior_inferior": centre + 0.5 * DEPTH * anterior - 0.5 * HEIGHT * cranial,
+            "posterior_superior": pm + 0.5 * HEIGHT * cranial,
+            "posterior_inferior": pm - 0.5 * HEIGHT * cranial,
+        }
         truth[level] = {**corners, "spinolaminar": pm - CANAL * anterior}
         canal_front += [corners["posterior_superior"], corners["posterior_inferior"]]
-        canal_back += [corners["posterior_superior"] - CANAL * anterior,
-                       corners["posterior_inferior"] - CANAL * anterior]
+        canal_back += [
+            corners["posterior_superior"] - CANAL * anterior,
+            corners["posterior_inferior"] - CANAL * anterior,
+        ]
     _fill(mask, np.array(canal_front + canal_back[::-1]), 7)
     for i, level in enumerate(truth):
-        quad = np.array([truth[level][k] for k in ("anterior_superior", "anterior_inferior",
-                                                   "posterior_inferior", "posterior_superior")])
+        quad = np.array(
+            [
+                truth[level][k]
+                for k in ("anterior_superior", "anterior_inferior", "posterior_inferior", "posterior_superior")
+            ]
+        )
         _fill(mask, quad, i + 1)
     return mask, truth
 
@@ -77,8 +85,11 @@ def test_no_canal_label_gives_corners_without_spinolaminar():
 def test_phantom_measurements_match_the_truth():
     """Ten phantom patients, five per centre: landmarks from their own ground-truth masks vs their true landmarks."""
     canal_err, tpr_err, corner_err = [], [], []
-    specs = [sample_patient(cohort_config(patients=5, seed=7, centre=centre), index)
-             for centre in ("internal", "external") for index in range(5)]
+    specs = [
+        sample_patient(cohort_config(patients=5, seed=7, centre=centre), index)
+        for centre in ("internal", "external")
+        for index in range(5)
+    ]
     for spec in specs:
         spacing = (spec.spacing_mm, spec.spacing_mm)
         truth = level_measurements(landmarks_px(spec, spec.annotated_levels), spacing)

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from lib.core.errors import BadInputError
 from lib.anatomy.levels import clean_levels, multilabel_dice, segment_status
+from lib.core.errors import BadInputError
 from lib.phantom.config import cohort_config
 from lib.phantom.patient import sample_patient
 from lib.phantom.truth import level_mask
@@ -97,12 +97,15 @@ def test_probabilities_pick_the_supported_blob(six_levels):
     np.testing.assert_array_equal(by_support.label_map == 2, mask == 2)
 
 
-@pytest.mark.parametrize("name, build, reason", [
-    ("empty", lambda m: np.zeros_like(m), "no cervical spine levels found"),
-    ("noise", lambda m: np.random.default_rng(0).integers(0, 8, m.shape).astype(np.uint8), "no cervical spine"),
-    ("sideways", lambda m: np.ascontiguousarray(m.T), "not stacked vertically"),
-    ("ap_like", lambda m: _wide_bodies(m.shape), "wider than tall"),
-])
+@pytest.mark.parametrize(
+    "name, build, reason",
+    [
+        ("empty", lambda m: np.zeros_like(m), "no cervical spine levels found"),
+        ("noise", lambda m: np.random.default_rng(0).integers(0, 8, m.shape).astype(np.uint8), "no cervical spine"),
+        ("sideways", lambda m: np.ascontiguousarray(m.T), "not stacked vertically"),
+        ("ap_like", lambda m: _wide_bodies(m.shape), "wider than tall"),
+    ],
+)
 def test_not_a_cervical_spine(six_levels, name, build, reason):
     mask, spacing = six_levels
     report = clean_levels(build(mask), spacing_mm=spacing)
@@ -115,7 +118,7 @@ def _wide_bodies(shape):
     out = np.zeros(shape, dtype=np.uint8)
     for i in range(6):
         top = 100 + 130 * i
-        out[top:top + 90, 200:470] = i + 1
+        out[top : top + 90, 200:470] = i + 1
     return out
 
 
@@ -191,8 +194,8 @@ def test_dens_cut_off_from_c2_is_joined_to_it(six_levels):
     broken = mask.copy()
     rows = np.nonzero((mask == 1).any(axis=1))[0]
     cut = rows[len(rows) // 3]
-    broken[cut:cut + 3][mask[cut:cut + 3] == 1] = 0
+    broken[cut : cut + 3][mask[cut : cut + 3] == 1] = 0
     report = clean_levels(broken, spacing_mm=spacing)
     assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"], report.warnings
-    assert (report.label_map[: cut][mask[: cut] == 1] == 1).all()
+    assert (report.label_map[:cut][mask[:cut] == 1] == 1).all()
     np.testing.assert_array_equal(report.label_map == 3, mask == 3)

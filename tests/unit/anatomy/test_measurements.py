@@ -13,8 +13,12 @@ def _spine(depth=16.0, height=14.0, disc=5.0, canal=15.0, shift_c4=0.0, tilt_c2_
     marks, top = {}, 0.0
     for level in ("C2", "C3", "C4", "C5", "C6", "C7"):
         x_post = 100.0 + (-shift_c4 if level == "C4" else 0.0)  # anterior is smaller x
-        corners = {"posterior_superior": [x_post, top], "posterior_inferior": [x_post, top + height],
-                   "anterior_superior": [x_post - depth, top], "anterior_inferior": [x_post - depth, top + height]}
+        corners = {
+            "posterior_superior": [x_post, top],
+            "posterior_inferior": [x_post, top + height],
+            "anterior_superior": [x_post - depth, top],
+            "anterior_inferior": [x_post - depth, top + height],
+        }
         corners["spinolaminar"] = [x_post + canal, top + height / 2]
         marks[level] = corners
         top += height + disc
@@ -24,7 +28,9 @@ def _spine(depth=16.0, height=14.0, disc=5.0, canal=15.0, shift_c4=0.0, tilt_c2_
         for name, p in marks["C2"].items():
             d = np.array(p) - pivot
             # Raise the anterior end (extension): rotate so negative x moves up (smaller y).
-            marks["C2"][name] = list(pivot + [d[0] * math.cos(a) - d[1] * math.sin(a), d[0] * math.sin(a) + d[1] * math.cos(a)])
+            marks["C2"][name] = list(
+                pivot + [d[0] * math.cos(a) - d[1] * math.sin(a), d[0] * math.sin(a) + d[1] * math.cos(a)]
+            )
     return marks
 
 

@@ -4,9 +4,17 @@ import numpy as np
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from lib.evaluation.baseline import (FEATURES, feature_matrix, features_from_pipeline, fit_logistic, predict_logistic,
-                          rule_call, rule_score, segment_features)
 from lib.core.errors import BadInputError
+from lib.evaluation.baseline import (
+    FEATURES,
+    feature_matrix,
+    features_from_pipeline,
+    fit_logistic,
+    predict_logistic,
+    rule_call,
+    rule_score,
+    segment_features,
+)
 
 
 def test_rule_calls_narrow_canal_or_low_ratio_and_its_score_agrees():
@@ -19,8 +27,10 @@ def test_rule_calls_narrow_canal_or_low_ratio_and_its_score_agrees():
 
 
 def test_segment_features_take_the_narrower_level_and_the_disc_row():
-    levels = {"C5": {"canal_diameter_mm": 14.0, "torg_pavlov_ratio": 0.9},
-              "C6": {"canal_diameter_mm": 12.5, "torg_pavlov_ratio": None}}
+    levels = {
+        "C5": {"canal_diameter_mm": 14.0, "torg_pavlov_ratio": 0.9},
+        "C6": {"canal_diameter_mm": 12.5, "torg_pavlov_ratio": None},
+    }
     disc = {"disc_height_middle_mm": 5.5, "listhesis_pct": 4.0, "segmental_angle_deg": 3.0}
     f = segment_features(levels, disc, "C5/6")
     assert f["canal_min_mm"] == 12.5 and f["torg_pavlov_min"] == 0.9 and f["disc_height_middle_mm"] == 5.5
@@ -30,8 +40,12 @@ def test_segment_features_take_the_narrower_level_and_the_disc_row():
 
 
 def test_features_from_a_pipeline_result_skip_unmeasured_segments():
-    result = {"segments": {"C2/3": {"measurements": None},
-                           "C3/4": {"measurements": {"levels": {"C3": {"canal_diameter_mm": 16.0}}, "disc": None}}}}
+    result = {
+        "segments": {
+            "C2/3": {"measurements": None},
+            "C3/4": {"measurements": {"levels": {"C3": {"canal_diameter_mm": 16.0}}, "disc": None}},
+        }
+    }
     out = features_from_pipeline(result)
     assert list(out) == ["C3/4"] and out["C3/4"]["canal_min_mm"] == 16.0
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, cohen_kappa_score, roc_auc_score
 
-from lib.evaluation.evaluate import evaluate
 from apps.cli.benchmarks.evaluation import simulate_csvs
+from lib.evaluation.evaluate import evaluate
 from lib.evaluation.stats import auc_variance, select_threshold
 
 SEGS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7")
@@ -37,8 +37,11 @@ def _data(n_patients=12, seed=0, splits=None):
 
 def _files(tmp_path, rows, readers=None):
     with_split = rows[0][4] is not None
-    pred = _write(tmp_path / "pred.csv", ["patient_id", "segment", "probability"] + (["split"] if with_split else []),
-                  [(r[0], r[1], r[3]) + ((r[4],) if with_split else ()) for r in rows])
+    pred = _write(
+        tmp_path / "pred.csv",
+        ["patient_id", "segment", "probability"] + (["split"] if with_split else []),
+        [(r[0], r[1], r[3]) + ((r[4],) if with_split else ()) for r in rows],
+    )
     ref = _write(tmp_path / "ref.csv", ["patient_id", "segment", "compression"], [(r[0], r[1], r[2]) for r in rows])
     rd = _write(tmp_path / "readers.csv", ["reader", "patient_id", "segment", "call"], readers) if readers else None
     return pred, ref, rd
@@ -47,6 +50,7 @@ def _files(tmp_path, rows, readers=None):
 def _no_nan(text):
     def bad(c):
         raise ValueError(f"non-finite constant {c} in JSON")
+
     return json.loads(text, parse_constant=bad)
 
 
@@ -147,8 +151,14 @@ def test_gallery_embeds_overlays_when_given(tmp_path):
 
 def test_benchmark_data_evaluates_quickly(tmp_path):
     paths = simulate_csvs(tmp_path, n_patients=20)
-    s = evaluate(paths["predictions"], paths["reference"], tmp_path / "o", readers_csv=paths["readers"],
-                 n_bootstrap=100, progress=False)
+    s = evaluate(
+        paths["predictions"],
+        paths["reference"],
+        tmp_path / "o",
+        readers_csv=paths["readers"],
+        n_bootstrap=100,
+        progress=False,
+    )
     assert set(s["test_sets"]["test"]["readers"]) == {"surgeon 1", "surgeon 2"}
     assert s["test_sets"]["test"]["counts"]["segments"] == 100
 
@@ -159,8 +169,11 @@ def test_reader_kang_grades_unread_segments_and_progress_bar(tmp_path, capsys):
     ref_kang = [int(rng.integers(1, 4)) if r[2] else int(rng.integers(0, 2)) for r in rows]
     rd_kang = [min(3, max(0, k + int(rng.integers(-1, 2)))) for k in ref_kang]
     pred, _, _ = _files(tmp_path, rows)
-    ref = _write(tmp_path / "ref.csv", ["patient_id", "segment", "compression", "kang"],
-                 [(r[0], r[1], r[2], k) for r, k in zip(rows, ref_kang)])
+    ref = _write(
+        tmp_path / "ref.csv",
+        ["patient_id", "segment", "compression", "kang"],
+        [(r[0], r[1], r[2], k) for r, k in zip(rows, ref_kang)],
+    )
     calls = [("A", r[0], r[1], "" if i == 0 else int(k > 0), k) for i, (r, k) in enumerate(zip(rows, rd_kang))]
     rd = _write(tmp_path / "rd.csv", ["reader", "patient_id", "segment", "call", "kang"], calls)
     s = evaluate(pred, ref, tmp_path / "o", readers_csv=rd, n_bootstrap=40, progress=True)

@@ -5,10 +5,10 @@ import csv
 import numpy as np
 import pytest
 
-from lib.evaluation.evaluate import evaluate
 from lib.core.atomic import write_text_atomic
-from lib.evaluation.report import render_report
+from lib.evaluation.evaluate import evaluate
 from lib.evaluation.paper import compare_with_paper
+from lib.evaluation.report import render_report
 
 SEGS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7")
 
@@ -17,8 +17,11 @@ SEGS = ("C2/3", "C3/4", "C4/5", "C5/6", "C6/7")
 def summary(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("paper")
     rng = np.random.default_rng(5)
-    with open(tmp / "p.csv", "w", newline="") as fp, open(tmp / "r.csv", "w", newline="") as fr, \
-            open(tmp / "c.csv", "w", newline="") as fc:
+    with (
+        open(tmp / "p.csv", "w", newline="") as fp,
+        open(tmp / "r.csv", "w", newline="") as fr,
+        open(tmp / "c.csv", "w", newline="") as fc,
+    ):
         wp, wr, wc = csv.writer(fp), csv.writer(fr), csv.writer(fc)
         wp.writerow(["patient_id", "segment", "probability", "split"])
         wr.writerow(["patient_id", "segment", "compression"])
@@ -32,8 +35,9 @@ def summary(tmp_path_factory):
                 if i < 10:
                     wc.writerow(["Dr <B>", f"P{i}", seg, y if rng.random() < 0.7 else 1 - y])
                     wc.writerow(["Dr A", f"P{i}", seg, y if rng.random() < 0.7 else 1 - y])
-    return evaluate(tmp / "p.csv", tmp / "r.csv", tmp / "out", readers_csv=tmp / "c.csv", n_bootstrap=50,
-                    progress=False)
+    return evaluate(
+        tmp / "p.csv", tmp / "r.csv", tmp / "out", readers_csv=tmp / "c.csv", n_bootstrap=50, progress=False
+    )
 
 
 def test_paper_rows_pair_published_and_our_numbers(summary):

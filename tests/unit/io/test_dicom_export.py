@@ -8,8 +8,8 @@ import pydicom
 import pytest
 from pydicom.uid import generate_uid
 
-from lib.io.dicom_export import SECONDARY_CAPTURE, label_seg, overlay_secondary_capture, read_seg
 from lib.core.errors import BadInputError
+from lib.io.dicom_export import SECONDARY_CAPTURE, label_seg, overlay_secondary_capture, read_seg
 from tests.dicom_factory import make_dx, save
 
 
@@ -60,7 +60,10 @@ def test_secondary_capture_keeps_the_study_and_the_pixels(source, tmp_path):
     read = pydicom.dcmread(str(tmp_path / "sc.dcm"))
     assert read.SOPClassUID == SECONDARY_CAPTURE and read.PhotometricInterpretation == "RGB"
     assert read.StudyInstanceUID == source.StudyInstanceUID and read.SeriesInstanceUID != source.SeriesInstanceUID
-    assert read.PatientName == "Phantom^A" and read.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert (
+        read.PatientName == "Phantom^A"
+        and read.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    )
     np.testing.assert_array_equal(read.pixel_array, rgb)
 
 

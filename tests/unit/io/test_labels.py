@@ -4,8 +4,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from lib.core.errors import BadInputError
 from lib.anatomy.names import LEVEL_LABELS, segment_bodies
+from lib.core.errors import BadInputError
 from lib.io.labels import check_label_matches, read_label_map, remap_by_name, write_label_map
 
 

@@ -62,7 +62,9 @@ def test_ybr_jpeg_uses_its_luminance_channel_like_the_rgb_original():
 
 
 def test_monochrome2_dx_with_rescale_and_window(tmp_path, ramp):
-    path = save(make_dx(ramp, RescaleSlope=2, RescaleIntercept=-100, WindowCenter=600, WindowWidth=801), tmp_path / "a.dcm")
+    path = save(
+        make_dx(ramp, RescaleSlope=2, RescaleIntercept=-100, WindowCenter=600, WindowWidth=801), tmp_path / "a.dcm"
+    )
     image = read_radiograph(path)
     value = 2 * ramp[10, 40] - 100  # modality LUT
     low = 600 - 0.5 - 400  # DICOM linear window

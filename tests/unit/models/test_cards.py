@@ -23,8 +23,13 @@ def _scores(table):
 def test_better_candidate_is_published_with_its_card(weights, tmp_path):
     candidate, served = weights
     card = tmp_path / "levels.json"
-    decision = publish_if_better(candidate, served, card, _scores({b"new weights": 0.9, b"old weights": 0.8}),
-                                 {"name": "levels", "trained_at": "20261127T140000"})
+    decision = publish_if_better(
+        candidate,
+        served,
+        card,
+        _scores({b"new weights": 0.9, b"old weights": 0.8}),
+        {"name": "levels", "trained_at": "20261127T140000"},
+    )
     assert decision.published and decision.served_score == pytest.approx(0.8)
     assert served.read_bytes() == b"new weights"
     written = read_card(card)
@@ -38,7 +43,9 @@ def test_worse_or_equal_candidate_leaves_the_served_model_alone(weights, tmp_pat
     card = tmp_path / "levels.json"
     card.write_text(json.dumps({"version": "levels-old"}))
     for new_score in (0.7, 0.8):
-        decision = publish_if_better(candidate, served, card, _scores({b"new weights": new_score, b"old weights": 0.8}), {})
+        decision = publish_if_better(
+            candidate, served, card, _scores({b"new weights": new_score, b"old weights": 0.8}), {}
+        )
         assert not decision.published and "kept the served model" in decision.reason
     assert served.read_bytes() == b"old weights" and read_card(card)["version"] == "levels-old"
 

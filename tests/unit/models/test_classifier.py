@@ -4,12 +4,17 @@ import numpy as np
 import pytest
 import torch
 
+from lib.core.errors import BadInputError
 from lib.models.classifier import (
-    augment_batch, centre_view, classify_crops, compression_network, normalise_batch, predict_widened, train_epoch,
+    augment_batch,
+    centre_view,
+    classify_crops,
+    compression_network,
+    normalise_batch,
+    predict_widened,
+    train_epoch,
 )
 from lib.models.crops import COMPRESSION_INPUT_SIZE
-from lib.core.errors import BadInputError
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 

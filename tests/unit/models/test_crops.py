@@ -5,12 +5,16 @@ import pytest
 import torch
 from scipy import ndimage
 
-from lib.models.classifier import centre_view
-from lib.models.crops import (
-    COMPRESSION_INPUT_SIZE, build_crop_set, segment_crops, segment_targets, widen_crop,
-)
 from lib.anatomy.geometry import NotEvaluable, SegmentCrop
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS, segment_bodies
+from lib.models.classifier import centre_view
+from lib.models.crops import (
+    COMPRESSION_INPUT_SIZE,
+    build_crop_set,
+    segment_crops,
+    segment_targets,
+    widen_crop,
+)
 from lib.phantom.case import generate_patient
 from lib.phantom.config import cohort_config
 
@@ -41,8 +45,12 @@ def test_crops_are_cranial_up_and_anterior_left(case):
         del crop
         upper, lower = (LEVEL_LABELS[v] for v in segment_bodies(segment))
         views = {}
-        for name, ids in (("upper", [upper]), ("lower", [lower]), ("bodies", [upper, lower]),
-                          ("canal", [LEVEL_LABELS["spinal_canal"]])):
+        for name, ids in (
+            ("upper", [upper]),
+            ("lower", [lower]),
+            ("bodies", [upper, lower]),
+            ("canal", [LEVEL_LABELS["spinal_canal"]]),
+        ):
             binary = np.isin(case.mask, ids).astype(np.float32)
             region = segment_crops(binary, case.mask, case.spacing_mm, normalise=False)[segment][0]
             views[name] = np.array(ndimage.center_of_mass(region)) / np.array(COMPRESSION_INPUT_SIZE)
@@ -70,12 +78,14 @@ def test_widened_crop_centre_matches_the_plain_crop(case):
 
 
 def test_targets_use_kang_threshold_then_compression_flag():
-    info = {"segments": {
-        "C2/3": {"compression": 0, "kang": 1, "evaluable": True},
-        "C3/4": {"compression": 1, "kang": 2},
-        "C4/5": {"compression": 1},
-        "C5/6": {"compression": 1, "kang": 3, "evaluable": False},
-    }}
+    info = {
+        "segments": {
+            "C2/3": {"compression": 0, "kang": 1, "evaluable": True},
+            "C3/4": {"compression": 1, "kang": 2},
+            "C4/5": {"compression": 1},
+            "C5/6": {"compression": 1, "kang": 3, "evaluable": False},
+        }
+    }
     assert segment_targets(info) == {"C2/3": 0, "C3/4": 1, "C4/5": 1, "C5/6": None, "C6/7": None}
     assert segment_targets(info, kang_threshold=1)["C2/3"] == 1
     assert segment_targets(info, kang_threshold=3)["C3/4"] == 0

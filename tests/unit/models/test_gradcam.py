@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 import torch
 
+from lib.anatomy.geometry import SegmentCrop
+from lib.core.errors import BadInputError
 from lib.models.classifier import compression_network
 from lib.models.crops import COMPRESSION_INPUT_SIZE, normalise_crop
-from lib.core.errors import BadInputError
 from lib.models.gradcam import gradcam_crops, heatmap_peak
-from lib.anatomy.geometry import SegmentCrop
 
 ROWS, COLS = COMPRESSION_INPUT_SIZE
 
@@ -18,7 +18,7 @@ def _crop(rng, blob_at=None) -> np.ndarray:
     image = rng.normal(0.0, 0.3, COMPRESSION_INPUT_SIZE)
     if blob_at is not None:
         r, c = blob_at
-        image[r - 6: r + 6, c - 6: c + 6] += 3.0
+        image[r - 6 : r + 6, c - 6 : c + 6] += 3.0
     return normalise_crop(image)
 
 

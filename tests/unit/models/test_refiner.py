@@ -8,10 +8,17 @@ import numpy as np
 import pytest
 import torch
 
-from lib.models import refiner
-from lib.models.patches import (PATCH_SIZE, apply_offsets, body_axes, line_offset, point_frames, reference_line,
-                                  sample_patch)
 from lib.anatomy.measurements import level_measurements
+from lib.models import refiner
+from lib.models.patches import (
+    PATCH_SIZE,
+    apply_offsets,
+    body_axes,
+    line_offset,
+    point_frames,
+    reference_line,
+    sample_patch,
+)
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -32,7 +39,7 @@ def _body(centre=(100.0, 100.0), depth=60.0, height=45.0, canal=55.0, turn_deg=1
 
 def _draw(marks: dict, shape=(260, 260), rng=None) -> np.ndarray:
     """A film of the body: cortical rim brighter than the core, a bony bar behind the canal, a little noise."""
-    rows, cols = np.mgrid[0: shape[0], 0: shape[1]].astype(float)
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]].astype(float)
     xy = np.stack([cols, rows], -1)
     m = marks["C4"]
     u, v, depth = body_axes(m)
@@ -76,8 +83,13 @@ def test_offsets_to_the_reference_lines_move_coarse_landmarks_onto_them():
     reference = _body()
     coarse = {"C4": dict(reference["C4"])}
     u, v, _ = body_axes(reference["C4"])
-    for name, shift in (("posterior_superior", 3.0), ("posterior_inferior", 2.0), ("anterior_superior", -2.5),
-                        ("anterior_inferior", -1.0), ("spinolaminar", 4.0)):
+    for name, shift in (
+        ("posterior_superior", 3.0),
+        ("posterior_inferior", 2.0),
+        ("anterior_superior", -2.5),
+        ("anterior_inferior", -1.0),
+        ("spinolaminar", 4.0),
+    ):
         coarse["C4"][name] = list(np.array(reference["C4"][name]) + shift * u + 1.5 * v)
     offsets = {}
     for frame in point_frames(coarse):
@@ -104,8 +116,13 @@ def _point_set(count: int, seed: int):
     rng = np.random.default_rng(seed)
     cases = []
     for _ in range(count):
-        marks = _body(depth=rng.uniform(50, 70), height=rng.uniform(38, 50), canal=rng.uniform(45, 65),
-                      turn_deg=rng.uniform(-15, 15), facing_left=bool(rng.integers(2)))
+        marks = _body(
+            depth=rng.uniform(50, 70),
+            height=rng.uniform(38, 50),
+            canal=rng.uniform(45, 65),
+            turn_deg=rng.uniform(-15, 15),
+            facing_left=bool(rng.integers(2)),
+        )
         cases.append((_draw(marks, rng=rng), marks))
     return refiner.build_point_set(cases)
 

@@ -4,8 +4,12 @@ from lib.models.splits import hashed_fraction, partition
 
 
 def test_known_splits_are_kept_and_test_splits_left_out():
-    items = [{"image": "a", "split": "train"}, {"image": "b", "split": "validation"},
-             {"image": "c", "split": "test_internal"}, {"image": "d", "split": "test_external"}]
+    items = [
+        {"image": "a", "split": "train"},
+        {"image": "b", "split": "validation"},
+        {"image": "c", "split": "test_internal"},
+        {"image": "d", "split": "test_external"},
+    ]
     train, validation = partition(items)
     assert [i["image"] for i in train] == ["a"] and [i["image"] for i in validation] == ["b"]
 

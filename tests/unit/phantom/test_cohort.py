@@ -8,13 +8,16 @@ import pydicom
 import pytest
 
 from lib.core.errors import BadParameterError
-from lib.phantom import cohort_config, generate_patient, label_record, write_cohort
 from lib.phantom import cohort as cohort_module
+from lib.phantom import cohort_config, generate_patient, label_record, write_cohort
 
 
 def _digests(folder):
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
@@ -22,8 +25,12 @@ def test_same_seed_same_bytes_whatever_the_workers(tmp_path):
     one = write_cohort(tmp_path / "a", config, progress=False, workers=1)
     two = write_cohort(tmp_path / "b", config, progress=False, workers=2)
     assert _digests(one) == _digests(two)
-    other = write_cohort(tmp_path / "c", cohort_config(patients=3, seed=6, centre="external", validation_fraction=0,
-                                                       test_fraction=0), progress=False, workers=1)
+    other = write_cohort(
+        tmp_path / "c",
+        cohort_config(patients=3, seed=6, centre="external", validation_fraction=0, test_fraction=0),
+        progress=False,
+        workers=1,
+    )
     assert _digests(other)["phantom_6_0000.dcm"] != _digests(one)["phantom_5_0000.dcm"]
 
 

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from lib.core.errors import BadParameterError
 from lib.anatomy.names import SEGMENTS
-from lib.phantom import PhantomConfig, GroupSpec, cohort_config, label_record
+from lib.core.errors import BadParameterError
+from lib.phantom import GroupSpec, PhantomConfig, cohort_config, label_record
 
 
 def _labels(n=300, **options):
@@ -39,14 +39,17 @@ def test_compression_threshold_is_configurable():
             assert 0 <= seg["kang"] <= 3
 
 
-@pytest.mark.parametrize("kwargs, name", [
-    ({"prevalence": 1.5}, "prevalence"),
-    ({"prevalence": -0.1}, "prevalence"),
-    ({"centre": "mars"}, "centre"),
-    ({"patients": 0}, "patients"),
-    ({"patients": -5}, "patients"),
-    ({"label_noise": 0.9}, "label_noise"),
-])
+@pytest.mark.parametrize(
+    "kwargs, name",
+    [
+        ({"prevalence": 1.5}, "prevalence"),
+        ({"prevalence": -0.1}, "prevalence"),
+        ({"centre": "mars"}, "centre"),
+        ({"patients": 0}, "patients"),
+        ({"patients": -5}, "patients"),
+        ({"label_noise": 0.9}, "label_noise"),
+    ],
+)
 def test_bad_parameters_are_refused_by_name(kwargs, name):
     with pytest.raises(BadParameterError, match=name):
         cohort_config(**kwargs)

@@ -45,8 +45,9 @@ def test_text_is_drawn_and_large_images_are_shrunk():
 
 
 def test_segment_texts_show_probability_or_na():
-    result = {"segments": {"C2/3": {"probability": 0.912, "positive": True},
-                           "C6/7": {"probability": None, "positive": None}}}
+    result = {
+        "segments": {"C2/3": {"probability": 0.912, "positive": True}, "C6/7": {"probability": None, "positive": None}}
+    }
     texts = segment_texts(result, {"C2/3": [1, 2], "C6/7": [3, 4]})
     assert texts == [("C2/3 0.91", [1, 2], True), ("C6/7 n/a", [3, 4], False)]
 

@@ -3,11 +3,20 @@
 import numpy as np
 import pytest
 
-from lib.anatomy.names import SEGMENTS, VERTEBRAE
 from lib.anatomy.levels import segment_status
 from lib.anatomy.measurements import all_measurements
-from lib.results.pipeline import (NO_SPINE, POSITIVE_SEGMENT_LABELS, SPACING_UNKNOWN_WARNING, CompressionCalls, Measured, assemble_result,
-                                 detector_spacing_mm, label_names_present, mark_positive_segments)
+from lib.anatomy.names import SEGMENTS, VERTEBRAE
+from lib.results.pipeline import (
+    NO_SPINE,
+    POSITIVE_SEGMENT_LABELS,
+    SPACING_UNKNOWN_WARNING,
+    CompressionCalls,
+    Measured,
+    assemble_result,
+    detector_spacing_mm,
+    label_names_present,
+    mark_positive_segments,
+)
 
 LEVELS = VERTEBRAE
 
@@ -17,23 +26,36 @@ def _landmarks(levels=LEVELS[:5]):
     out = {}
     for i, level in enumerate(levels):
         top, bottom = 100 + 80 * i, 160 + 80 * i
-        out[level] = {"anterior_superior": [100.0, top], "anterior_inferior": [100.0, bottom],
-                      "posterior_superior": [200.0, top], "posterior_inferior": [200.0, bottom],
-                      "spinolaminar": [300.0, (top + bottom) / 2]}
+        out[level] = {
+            "anterior_superior": [100.0, top],
+            "anterior_inferior": [100.0, bottom],
+            "posterior_superior": [200.0, top],
+            "posterior_inferior": [200.0, bottom],
+            "spinolaminar": [300.0, (top + bottom) / 2],
+        }
     return out
 
 
 def _result(spacing=(0.15, 0.15), probabilities=None, found=LEVELS[:5], spine=True, compression_reason=None):
     radiograph = {"shape": [600, 400], "spacing_mm": spacing, "spacing_source": "ImagerPixelSpacing", "warnings": []}
-    levels = {"cervical_spine_found": spine, "reason": "" if spine else "2 bodies", "found": list(found),
-              "missing": [lv for lv in LEVELS if lv not in found]}
+    levels = {
+        "cervical_spine_found": spine,
+        "reason": "" if spine else "2 bodies",
+        "found": list(found),
+        "missing": [lv for lv in LEVELS if lv not in found],
+    }
     measurements = all_measurements(_landmarks(found), spacing)
     if probabilities is None:
         probabilities = {"C2/3": 0.1, "C3/4": 0.7, "C4/5": 0.4, "C5/6": 0.9}
     peaks = {s: [150.0, 200.0] for s in probabilities}
-    return assemble_result(levels, segment_status(found), radiograph,
-                           {"levels": "levels-1", "compression": "compression-1"}, Measured(measurements),
-                           CompressionCalls(probabilities, peaks, 0.5, compression_reason))
+    return assemble_result(
+        levels,
+        segment_status(found),
+        radiograph,
+        {"levels": "levels-1", "compression": "compression-1"},
+        Measured(measurements),
+        CompressionCalls(probabilities, peaks, 0.5, compression_reason),
+    )
 
 
 def test_segments_decisions_summary_and_versions():
@@ -42,8 +64,12 @@ def test_segments_decisions_summary_and_versions():
     assert seg["C3/4"]["decision"] == "compressed" and seg["C2/3"]["decision"] == "not compressed"
     assert seg["C6/7"]["evaluable"] is False and seg["C6/7"]["reason"] == "C7 not found"
     assert seg["C6/7"]["probability"] is None and seg["C6/7"]["measurements"] is None
-    assert result["summary"] == {"positive": True, "max_probability": 0.9, "positive_segments": ["C3/4", "C5/6"],
-                                 "evaluable_segments": ["C2/3", "C3/4", "C4/5", "C5/6"]}
+    assert result["summary"] == {
+        "positive": True,
+        "max_probability": 0.9,
+        "positive_segments": ["C3/4", "C5/6"],
+        "evaluable_segments": ["C2/3", "C3/4", "C4/5", "C5/6"],
+    }
     assert result["result"] == "cord compression at C3/4, C5/6" and result["compression_called"]
     assert result["model_versions"] == {"levels": "levels-1", "compression": "compression-1"}
     assert result["threshold"] == 0.5 and seg["C3/4"]["threshold"] == 0.5 and seg["C3/4"]["heatmap_peak"] == [150, 200]
@@ -53,7 +79,9 @@ def test_measurements_per_segment_with_judgements_in_mm_when_spacing_known():
     m = _result()["segments"]["C4/5"]["measurements"]
     assert set(m["levels"]) == {"C4", "C5"}
     assert m["levels"]["C4"]["canal_diameter_mm"] == pytest.approx(15.0)  # 100 px x 0.15 mm
-    assert m["levels"]["C4"]["canal_relative_stenosis"] is False and m["levels"]["C4"]["torg_pavlov_ratio"] == pytest.approx(1.0)
+    assert m["levels"]["C4"]["canal_relative_stenosis"] is False and m["levels"]["C4"][
+        "torg_pavlov_ratio"
+    ] == pytest.approx(1.0)
     assert m["disc"]["disc_height_middle_mm"] == pytest.approx(3.0) and m["disc"]["disc_narrowed"] is True
 
 
@@ -81,7 +109,9 @@ def test_missing_compression_model_keeps_measurements_and_says_why():
 
 
 def test_detector_spacing_multiplies_patient_plane_spacing_by_the_magnification():
-    spacing, note = detector_spacing_mm((0.13, 0.13), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor", 1.15)
+    spacing, note = detector_spacing_mm(
+        (0.13, 0.13), "ImagerPixelSpacing/EstimatedRadiographicMagnificationFactor", 1.15
+    )
     assert spacing == pytest.approx((0.1495, 0.1495)) and "magnification 1.15" in note
     assert detector_spacing_mm((0.15, 0.15), "ImagerPixelSpacing", 1.15)[0] == (0.15, 0.15)  # already detector
     assert detector_spacing_mm(None, "unknown", None) == (None, "unknown")

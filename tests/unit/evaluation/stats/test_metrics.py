@@ -8,8 +8,19 @@ from statsmodels.stats.inter_rater import cohens_kappa as sm_kappa
 from statsmodels.stats.proportion import proportion_confint
 
 from lib.core.errors import BadInputError
-from lib.evaluation.stats import (auc, binary_metrics, brier_score, cohen_kappa, confusion_counts, landis_koch_band,
-                       mcnemar, mcnemar_from_counts, reliability_bins, select_threshold, wilson_interval)
+from lib.evaluation.stats import (
+    auc,
+    binary_metrics,
+    brier_score,
+    cohen_kappa,
+    confusion_counts,
+    landis_koch_band,
+    mcnemar,
+    mcnemar_from_counts,
+    reliability_bins,
+    select_threshold,
+    wilson_interval,
+)
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -79,9 +90,20 @@ def test_kappa_undefined_when_single_category():
         cohen_kappa([0, 5], [0, 1])
 
 
-@pytest.mark.parametrize("kappa,band", [(-0.1, "poor"), (0.0, "slight"), (0.2, "slight"), (0.378, "fair"),
-                                        (0.422, "moderate"), (0.7, "substantial"), (0.8, "substantial"),
-                                        (0.893, "almost perfect"), (None, None)])
+@pytest.mark.parametrize(
+    "kappa,band",
+    [
+        (-0.1, "poor"),
+        (0.0, "slight"),
+        (0.2, "slight"),
+        (0.378, "fair"),
+        (0.422, "moderate"),
+        (0.7, "substantial"),
+        (0.8, "substantial"),
+        (0.893, "almost perfect"),
+        (None, None),
+    ],
+)
 def test_landis_koch_band(kappa, band):
     assert landis_koch_band(kappa) == band
 
@@ -106,7 +128,7 @@ def test_mcnemar_from_paired_correctness():
 def test_brier_and_reliability():
     y = np.array([0, 1, 1, 0])
     s = np.array([0.0, 1.0, 0.95, 0.15])
-    assert brier_score(y, s) == pytest.approx((0.05 ** 2 + 0.15 ** 2) / 4)
+    assert brier_score(y, s) == pytest.approx((0.05**2 + 0.15**2) / 4)
     bins = reliability_bins(y, s)
     assert sum(b["n"] for b in bins) == 4
     assert bins[-1]["observed_rate"] == 1.0 and bins[-1]["n"] == 2  # 1.0 falls in the last bin
