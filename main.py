@@ -65,23 +65,24 @@ class CervicalCordApp(MONAILabelApp):
         )
 
     def init_infers(self):
-        return {name: task for model in self.models.values() for name, task in model.infer_tasks().items()}
+        return {name: task for model in self.models.values() for name, task in model.infer().items()}
 
     def init_trainers(self):
         if self.settings.skip_trainers:
             return {}
-        return {name: task for model in self.models.values() for name, task in model.train_tasks().items()}
+        tasks = {name: model.trainer() for name, model in self.models.items()}
+        return {name: task for name, task in tasks.items() if task is not None}
 
     def init_strategies(self):
         strategies = {"random": Random(), "first": First()}
         for model in self.models.values():
-            strategies.update(model.strategies())
+            strategies.update(model.strategy())
         return strategies
 
     def init_scoring_methods(self):
         methods = {}
         for model in self.models.values():
-            methods.update(model.scoring_methods())
+            methods.update(model.scoring_method())
         return methods
 
 

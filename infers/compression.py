@@ -2,8 +2,9 @@
 
 SEGMENTATION-typed so that Slicer and OHIF list it; its label file is the level map (``W x H x 1`` NRRD with the
 radiograph's spacing, the same file the levels task writes), and the per-segment probabilities, decisions at
-the model card's threshold and Grad-CAM peaks travel in the result JSON. The levels task runs in memory first
-(``skip_writer``); the radiograph is read again here because the levels task keeps only its letterboxed copy.
+the threshold of the weights that answered and Grad-CAM peaks travel in the result JSON. The radiograph is read
+once; the levels task runs on those pixels in memory (``LevelsInfer.levels_on_pixels``), and the crops are cut
+by ``lib.models.crops.segment_crops``, as in the pipeline and the trainer.
 """
 
 from __future__ import annotations
@@ -11,25 +12,26 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
-from typing import Callable
 
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
 from infers.base import WeightedInferTask
-from lib.anatomy.geometry import NotEvaluable
+from lib.anatomy.geometry import NotEvaluable, locate_segments
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
 from lib.io.labels import write_label_map
 from lib.io.reader import read_radiograph
+from lib.models.cards import DEFAULT_THRESHOLD
 from lib.models.classifier import classify_crops
 from lib.models.crops import segment_crops
 from lib.models.gradcam import gradcam_crops, heatmap_peak
+from lib.models.weights import NetworkPool, ServedNetwork
 
 logger = logging.getLogger(__name__)
 
 
 class RunLevelsd:
-    """Read the radiograph and find its levels with the levels task in memory.
+    """Read the radiograph once and find its levels with the levels task on those pixels.
 
     Adds ``pixels`` (float32 [rows, cols]), ``pred`` (uint8 level map), ``levels_report``, ``radiograph``,
     ``spacing_mm``."""
@@ -40,8 +42,7 @@ class RunLevelsd:
     def __call__(self, data: dict) -> dict:
         out = dict(data)
         image = read_radiograph(out["image"], max_pixels=self.max_pixels)
-        request = {"image": out["image"], "device": str(out.get("device", "cpu")), "skip_writer": True}
-        _, levels = self.levels_task(request)
+        levels = self.levels_task.levels_on_pixels(image, device=str(out.get("device") or "cpu"))
         out.update(
             pixels=image.pixels,
             pred=np.asarray(levels["pred"], dtype=np.uint8),
@@ -53,12 +54,14 @@ class RunLevelsd:
 
 
 class SegmentCropsd:
-    """``crops``: ``{segment: (float32 [96, 224], SegmentCrop) | NotEvaluable}`` from the level map."""
+    """``crops``: ``{segment: (float32 [96, 224], SegmentCrop) | NotEvaluable}`` from the cleaned level map."""
 
     def __call__(self, data: dict) -> dict:
         out = dict(data)
-        if out["levels_report"].is_cervical_spine:
-            out["crops"] = segment_crops(out["pixels"], out["pred"], out["spacing_mm"])
+        report = out["levels_report"]
+        if report.is_cervical_spine:
+            located = locate_segments(out["pred"], out["spacing_mm"], report=report)
+            out["crops"] = segment_crops(out["pixels"], located)
         else:
             out["crops"] = {seg: NotEvaluable(seg, "no lateral cervical spine found") for seg in SEGMENTS}
         return out
@@ -69,20 +72,16 @@ class CompressionInfer(WeightedInferTask):
 
     model_name = "compression"
 
-    def __init__(
-        self, path, network, levels_task, card: Callable[[], dict], max_pixels: int, preload=False, skip_writer=False
-    ):
+    def __init__(self, pool: NetworkPool, levels_task, max_pixels: int, skip_writer=False):
         super().__init__(
-            path=path,
-            network=network,
+            pool,
             type=InferType.SEGMENTATION,
             labels=dict(LEVEL_LABELS),
             dimension=2,
             description="Cord compression per disc segment (C2/3-C6/7) with Grad-CAM, on a lateral cervical radiograph",
-            preload=preload,
             skip_writer=skip_writer,
         )
-        self.levels_task, self.card, self.max_pixels = levels_task, card, max_pixels
+        self.levels_task, self.max_pixels = levels_task, max_pixels
 
     def pre_transforms(self, data=None):
         return [RunLevelsd(self.levels_task, self.max_pixels), SegmentCropsd()]
@@ -93,12 +92,11 @@ class CompressionInfer(WeightedInferTask):
     def post_transforms(self, data=None):
         return []
 
-    def run_inferer(self, data, convert_to_batch=True, device="cpu"):
+    def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
         """Probabilities and Grad-CAM maps of the evaluable segments (``probabilities``, ``heatmaps``)."""
-        network = self._get_network(device, data)
         images = {seg: entry[0] for seg, entry in data["crops"].items() if not isinstance(entry, NotEvaluable)}
-        data["probabilities"] = classify_crops(network, images, device)
-        data["heatmaps"] = gradcam_crops(network, images, device)
+        data["probabilities"] = classify_crops(served.network, images, device)
+        data["heatmaps"] = gradcam_crops(served.network, images, device)  # switches gradients on itself
         return data
 
     def finish_result(self, path, result):
@@ -115,8 +113,8 @@ class CompressionInfer(WeightedInferTask):
         return path, self.result_json(data)
 
     def result_json(self, data: dict) -> dict:
-        card = self.card()
-        threshold = float(card.get("threshold", 0.5))
+        card = data["model_card"]
+        threshold = float(card.get("threshold", DEFAULT_THRESHOLD))
         report = data["levels_report"]
         segments = {}
         for segment, entry in data["crops"].items():

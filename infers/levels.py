@@ -13,15 +13,15 @@ import tempfile
 
 import numpy as np
 import torch
-from monai.inferers import SimpleInferer
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
 from infers.base import WeightedInferTask
 from lib.anatomy.levels import clean_levels, segment_status
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.labels import write_label_map
-from lib.models.cards import model_version
+from lib.io.radiograph import Radiograph
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
+from lib.models.weights import NetworkPool, ServedNetwork
 
 logger = logging.getLogger(__name__)
 
@@ -68,33 +68,42 @@ class LevelsInfer(WeightedInferTask):
 
     model_name = "levels"
 
-    def __init__(
-        self, path, network, card_path: str, max_pixels: int, preload=False, train_mode=False, skip_writer=False
-    ):
+    def __init__(self, pool: NetworkPool, max_pixels: int, skip_writer=False):
         super().__init__(
-            path=path,
-            network=network,
+            pool,
             type=InferType.SEGMENTATION,
             labels=dict(LEVEL_LABELS),
             dimension=2,
             description="C2-C7 vertebral bodies and the spinal canal on a lateral cervical radiograph",
-            preload=preload,
-            train_mode=train_mode,
             skip_writer=skip_writer,
         )
-        self.card_path = card_path
         self.max_pixels = max_pixels
 
-    @property
-    def model_version(self) -> str:
-        """Read from the card on each request: a retrained model is served without a restart, and says so."""
-        return model_version(self.card_path)
-
     def pre_transforms(self, data=None):
-        return [LoadRadiographd(("image",), self.max_pixels), Letterboxd(("image",), LEVELS_INPUT_SIZE)]
+        return [LoadRadiographd(("image",), self.max_pixels), *self.input_transforms()]
 
-    def inferer(self, data=None):
-        return SimpleInferer()
+    @staticmethod
+    def input_transforms() -> list:
+        """From ``[1, rows, cols]`` radiograph pixels to the network's input (after reading, before the network)."""
+        return [Letterboxd(("image",), LEVELS_INPUT_SIZE)]
+
+    def levels_on_pixels(self, image: Radiograph, device: str = "cpu") -> dict:
+        """The levels of a radiograph already read: ``{"pred": uint8 [rows, cols] cleaned level map,
+        "levels_report": LevelReport, "radiograph": provenance, "spacing_mm", "model_card"}``.
+
+        The same transforms, network and post-processing as a request to this task, without reading the file
+        again (the pipeline and the compression task read it once, for every model).
+        """
+        data = {"image": image.pixels[None], "radiograph": image.describe(), "spacing_mm": image.spacing_mm}
+        for transform in self.input_transforms():
+            data = transform(data)
+        data = self.run_inferer(data, device=device)
+        return self.run_post_transforms(data, self.post_transforms(data))
+
+    def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
+        inputs = torch.as_tensor(data["image"])[None].to(torch.device(device))
+        data["pred"] = served.network(inputs)[0]
+        return data
 
     def inverse_transforms(self, data=None):
         return None  # the letterbox is undone in post_transforms, on probabilities rather than labels
@@ -124,7 +133,7 @@ class LevelsInfer(WeightedInferTask):
         ]
         return {
             "model": "levels",
-            "model_version": self.model_version,
+            "model_version": str(data["model_card"].get("version", "untrained")),
             "cervical_spine_found": report.is_cervical_spine,
             "reason": report.reason
             if report.is_cervical_spine or report.reason.startswith("no cervical")

@@ -1,10 +1,11 @@
 """The pipeline infer task: levels -> landmarks and measurements -> per-segment compression with Grad-CAM, in one call.
 
 SEGMENTATION-typed because Slicer and OHIF list only segmentation models. The radiograph is read once; the
-levels task runs in memory on those pixels (its network cache and weight reloading are reused); nothing calls
-the compression network when no lateral cervical spine is found. Output: the level label map with each positive
-segment painted as its own label value (``lib.results.pipeline``), a Grad-CAM heatmap file (uint8 0-255, same
-``W x H x 1`` geometry) whose path is in the JSON, and the JSON itself.
+levels task runs on those pixels (``LevelsInfer.levels_on_pixels``); the landmark refiner and the classifier are
+borrowed from their models' pools, so the threshold and version reported are those of the weights that answered;
+nothing calls the classifier when no lateral cervical spine is found. Output: the level label map with each
+positive segment painted as its own label value (``lib.results.pipeline``), and the JSON with the Grad-CAM
+heatmap inside it.
 """
 
 from __future__ import annotations
@@ -13,49 +14,55 @@ import logging
 import os
 import tempfile
 import time
+from typing import Optional
 
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from lib.anatomy.geometry import SegmentCrop, extract_crop, locate_segments, paste_heatmap
+from lib.anatomy.geometry import locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import segment_status
 from lib.anatomy.measurements import all_measurements
 from lib.core.errors import AppError, BadInputError, ModelNotReadyError
 from lib.core.http import http_error
-from lib.io.labels import write_label_map
 from lib.io.reader import read_radiograph
-from lib.models.cards import model_version
+from lib.models.cards import DEFAULT_THRESHOLD
 from lib.models.classifier import classify_crops
-from lib.models.crops import COMPRESSION_INPUT_SIZE, normalise_crop
+from lib.models.crops import segment_crops
 from lib.models.gradcam import gradcam_crops, heatmap_peak
 from lib.models.refiner import refine_landmarks
-from lib.models.transforms import LoadRadiographd
+from lib.models.weights import NetworkPool
 from lib.results.heatmap import heatmap_to_json
+from lib.results.outputs import write_pipeline_outputs
 from lib.results.pipeline import (
     PIPELINE_LABELS,
     CompressionCalls,
     Measured,
     assemble_result,
     detector_spacing_mm,
-    label_names_present,
     mark_positive_segments,
 )
 
 logger = logging.getLogger(__name__)
+UNTRAINED = "untrained"
 
 
 class PipelineInfer(BasicInferTask):
     """Levels, measurements and per-segment cord compression with Grad-CAM for one lateral cervical radiograph.
 
-    levels: the ``LevelsInfer`` task; compression: an object with ``load_network(device)`` and ``threshold()``
-    (``apps.models.compression.CompressionModel``) or None when that model is not available; landmarks: an object with
-    ``load_network(device)`` (``apps.models.landmarks.LandmarksModel``) or None; cards: model name -> card path, read on
-    every request so a retrained model's version is the one reported.
+    levels: the ``LevelsInfer`` task; compression, landmarks: the classifier's and the refiner's ``NetworkPool``,
+    or None when that model is not served.
     """
 
-    def __init__(self, levels, compression, cards: dict, max_pixels: int, device: str = "cpu", landmarks=None):
+    def __init__(
+        self,
+        levels,
+        compression: Optional[NetworkPool],
+        landmarks: Optional[NetworkPool],
+        max_pixels: int,
+        device: str = "cpu",
+    ):
         super().__init__(
             path=None,
             network=None,
@@ -65,13 +72,12 @@ class PipelineInfer(BasicInferTask):
             description="Cervical cord compression per disc segment (C2/3-C6/7) with Grad-CAM, levels and "
             "radiographic measurements, on a lateral cervical radiograph",
         )
-        self.levels, self.compression = levels, compression
-        self.landmarks = landmarks
-        self.cards, self.max_pixels = dict(cards), max_pixels
+        self.levels, self.compression, self.landmarks = levels, compression, landmarks
+        self.max_pixels = max_pixels
         self._config["device"] = device
 
     def pre_transforms(self, data=None):
-        return []  # run() reads the radiograph and drives the levels task's own transforms
+        return []  # run() reads the radiograph once and hands the pixels to every model
 
     def post_transforms(self, data=None):
         return []
@@ -105,7 +111,7 @@ class PipelineInfer(BasicInferTask):
             # MONAI Label passes an empty path when the image id is not in the datastore.
             raise BadInputError("no image to read: the image id is not in the datastore (upload it first)")
         image = read_radiograph(request["image"], max_pixels=self.max_pixels)
-        levels = self._run_levels(image, device)
+        levels = self.levels.levels_on_pixels(image, device)
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
         radiograph = image.describe()
         radiograph["warnings"] = list(dict.fromkeys(radiograph["warnings"] + report.warnings))
@@ -123,12 +129,13 @@ class PipelineInfer(BasicInferTask):
             "spacing_mm": image.spacing_mm,
             "timings_ms": {"levels": _ms(started)},
         }
-        versions = {name: model_version(card) for name, card in self.cards.items()}
+        versions = {"levels": str(levels["model_card"].get("version", UNTRAINED))}
         if not report.is_cervical_spine:
+            versions.update(self._versions_not_run())
             out["result"] = assemble_result(summary, {}, radiograph, versions)
             return out
         out["mask_landmarks"] = estimate_landmarks(label, image.spacing_mm, report)
-        landmarks, landmark_source = self._refine(image.pixels, out["mask_landmarks"], device)
+        landmarks, landmark_source = self._refine(image.pixels, out["mask_landmarks"], device, versions)
         film_spacing, note = detector_spacing_mm(image.spacing_mm, image.spacing_source, image.magnification)
         measurements = all_measurements(landmarks, film_spacing)
         out["timings_ms"]["measurements"] = _ms(started)
@@ -136,9 +143,9 @@ class PipelineInfer(BasicInferTask):
         # shifts crops by up to 5 mm, so the refiner's sub-millimetre moves do not change its answer (validation
         # AUC 0.978 on mask landmarks, 0.979 on refined ones).
         located = locate_segments(label, image.spacing_mm, out["mask_landmarks"], report)
-        probabilities, peaks, threshold, why_not = self._compression(out, image.pixels, located, device)
+        calls = self._compression(out, image.pixels, located, device, versions)
         out["timings_ms"]["compression"] = _ms(started)
-        positives = [s for s, p in probabilities.items() if threshold is not None and p >= threshold]
+        positives = [s for s, p in calls.probabilities.items() if calls.threshold is not None and p >= calls.threshold]
         out["pred"] = mark_positive_segments(label, landmarks, positives)
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
@@ -147,46 +154,47 @@ class PipelineInfer(BasicInferTask):
             radiograph,
             versions,
             Measured(measurements, note, landmark_source),
-            CompressionCalls(probabilities, peaks, threshold, why_not),
+            calls,
         )
         out["timings_ms"]["total"] = _ms(started)
         return out
 
-    def _run_levels(self, image, device: str) -> dict:
-        """The levels task on pixels already read: its transforms minus the loader, its inferer and post-processing."""
-        data = {"image": image.pixels[None], "radiograph": image.describe(), "spacing_mm": image.spacing_mm}
-        for transform in self.levels.pre_transforms(data):
-            if not isinstance(transform, LoadRadiographd):
-                data = transform(data)
-        data = self.levels.run_inferer(data, device=device)
-        return self.levels.run_post_transforms(data, self.levels.post_transforms(data))
+    def _versions_not_run(self) -> dict:
+        """Versions of the served refiner and classifier when neither ran (no spine found)."""
+        pools = {"landmarks": self.landmarks, "compression": self.compression}
+        return {name: str(pool.card().get("version", UNTRAINED)) for name, pool in pools.items() if pool}
 
-    def _refine(self, pixels: np.ndarray, mask_landmarks: dict, device: str) -> tuple[dict, str]:
-        """(landmarks to measure and crop on, where they come from): refined on the film when the refiner has
-        weights, else the mask's own."""
-        network = self.landmarks.load_network(device) if self.landmarks else None
-        if network is None:
-            return mask_landmarks, "level mask (the landmark refiner has no weights)"
-        return refine_landmarks(network, pixels, mask_landmarks, device), "level mask refined on the film"
+    def _refine(self, pixels: np.ndarray, mask_landmarks: dict, device: str, versions: dict) -> tuple[dict, str]:
+        """(landmarks to measure on, where they come from): refined on the film when the refiner has weights, else
+        the mask's own."""
+        if self.landmarks is None:
+            return mask_landmarks, "level mask (the landmark refiner is not served)"
+        with self.landmarks.borrow(device) as served:
+            if served is None:
+                versions["landmarks"] = UNTRAINED
+                return mask_landmarks, "level mask (the landmark refiner has no weights)"
+            versions["landmarks"] = served.version
+            return refine_landmarks(served.network, pixels, mask_landmarks, device), "level mask refined on the film"
 
-    def _compression(self, out: dict, pixels: np.ndarray, located: dict, device: str) -> tuple:
-        """(probabilities, heatmap peaks, threshold, reason none were computed); fills ``out["heatmap"]``.
-
-        located: ``lib.anatomy.geometry.locate_segments`` output. Crops are made as ``lib.models.crops.segment_crops``
-        makes them (resampled to the network input, standardised), but from the landmarks already fitted here:
-        ``segment_crops`` would clean the levels and fit the landmarks again (about 80 ms per radiograph).
-        """
-        network = self.compression.load_network(device) if self.compression else None
-        if network is None:
-            why = "compression model not available" if not self.compression else "compression model has no weights"
-            return {}, {}, None, why
-        geometry = {s: box for s, box in located.items() if isinstance(box, SegmentCrop)}  # the rest: NotEvaluable
-        arrays = {s: normalise_crop(extract_crop(pixels, box, COMPRESSION_INPUT_SIZE)) for s, box in geometry.items()}
-        probabilities = classify_crops(network, arrays, device=device)
-        heat = gradcam_crops(network, arrays, device=device)  # switches gradients on itself
+    def _compression(self, out: dict, pixels: np.ndarray, located: dict, device: str, versions: dict):
+        """The classifier's ``CompressionCalls`` on the crops of ``located`` (``locate_segments`` output, cut by the
+        one crop function the compression task and trainer use); fills ``out["heatmap"]``."""
+        if self.compression is None:
+            return CompressionCalls(reason="compression model not available")
+        with self.compression.borrow(device) as served:
+            if served is None:
+                versions["compression"] = UNTRAINED
+                return CompressionCalls(reason="compression model has no weights")
+            versions["compression"] = served.version
+            crops = {s: entry for s, entry in segment_crops(pixels, located).items() if isinstance(entry, tuple)}
+            arrays = {s: entry[0] for s, entry in crops.items()}
+            probabilities = classify_crops(served.network, arrays, device=device)
+            heat = gradcam_crops(served.network, arrays, device=device)  # switches gradients on itself
+            threshold = float(served.card.get("threshold", DEFAULT_THRESHOLD))
+        geometry = {s: entry[1] for s, entry in crops.items()}
         peaks = {s: heatmap_peak(heat[s], geometry[s]) for s in heat}
         out["heatmap"] = paste_heatmap(heat, geometry, pixels.shape)
-        return probabilities, peaks, float(self.compression.threshold()), None
+        return CompressionCalls(probabilities, peaks, threshold)
 
     def writer(self, data, extension=None, dtype=None):
         """Label map as ``W x H x 1`` NRRD with the radiograph's spacing; the heatmap travels inside the JSON.
@@ -194,32 +202,12 @@ class PipelineInfer(BasicInferTask):
         MONAI Label's infer answer carries one file, so a second heatmap file would stay on the server where no
         client can fetch it; the JSON holds it as an 8-bit PNG (base64) on the radiograph's pixel grid instead.
         """
-        label_path = _temp_path("pipeline-")
-        result = write_outputs(data, label_path)
+        fd, label_path = tempfile.mkstemp(suffix=".nrrd", prefix="pipeline-")
+        os.close(fd)
+        result = write_pipeline_outputs(data, label_path)
         if data["heatmap"] is not None:
             result["heatmap"] = heatmap_to_json(data["heatmap"])
         return label_path, result
-
-
-def write_outputs(data: dict, label_path, heatmap_path=None) -> dict:
-    """Write the marked label map (and the heatmap as uint8 0-255 when there is one); completes the JSON in place."""
-    write_label_map(label_path, data["pred"], data["spacing_mm"])
-    result = data["result"]
-    result["heatmap"] = None
-    if heatmap_path and data["heatmap"] is not None:
-        heat_u8 = np.round(255.0 * np.clip(data["heatmap"], 0.0, 1.0)).astype(np.uint8)
-        write_label_map(heatmap_path, heat_u8, data["spacing_mm"])
-        result["heatmap"] = {"path": str(heatmap_path), "dtype": "uint8", "scale": "0-255 = Grad-CAM 0-1"}
-    # Slicer names imported segments by position in label_names: list only the values present in the file.
-    result["label_names"] = label_names_present(data["pred"])
-    result["latencies_ms"] = dict(data.get("timings_ms", {}))
-    return result
-
-
-def _temp_path(prefix: str) -> str:
-    fd, path = tempfile.mkstemp(suffix=".nrrd", prefix=prefix)
-    os.close(fd)
-    return path
 
 
 def _ms(started: float) -> float:

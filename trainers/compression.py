@@ -1,11 +1,12 @@
 """Compression train task: segment crops from the final level labels, a plain PyTorch loop, publish only if better.
 
 Every image with a final level label and per-segment reference labels (image info ``segments``) gives up to five
-crops; the datastore's ``split`` decides train and validation (test splits are never read). All crops are cut
+crops, cut by the same ``lib.models.crops.segment_crops`` the pipeline uses; the datastore's ``split`` decides
+train and validation (test splits are never read), and the validation patients are split again: selection
+patients choose the best epoch (AUC) and the operating threshold, publish-check patients decide whether the
+candidate replaces the served model (its AUC there must be higher by ``PUBLISH_MARGIN_AUC``). All crops are cut
 once into memory (float16, with extra context for the localisation-error augmentation), so an epoch costs only
-the network. The weights of the best validation-AUC epoch become the candidate; the operating threshold is
-chosen on validation; the candidate replaces the served model only if its validation AUC is higher
-(``lib.models.cards.publish_if_better``), so an interrupted or worse run never changes what is served.
+the network; an interrupted or worse run never changes what is served.
 """
 
 from __future__ import annotations
@@ -23,28 +24,34 @@ from lib.core.errors import BadInputError
 from lib.evaluation.stats import auc, binary_metrics, select_threshold
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.classifier import NETWORK_DESCRIPTION, predict_widened, train_epoch
-from lib.models.crops import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set
-from lib.models.networks import load_weights
+from lib.models.crops import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set, segment_targets
 from lib.models.splits import partition
-from trainers.plain import PlainTrainTask, cosine_schedule, final_label_items, read_final_labels
+from lib.models.weights import load_weights
+from trainers.base import COMMON_DEFAULTS, PlainTrainTask, final_label_items, read_final_labels, split_validation
 
 logger = logging.getLogger(__name__)
 
 DEFAULTS = {
+    **COMMON_DEFAULTS,
     "max_epochs": 12,
     "train_batch_size": 32,
-    "learning_rate": 2e-3,
-    "weight_decay": 1e-4,
-    "val_split": 0.1,
     "threshold_method": "youden",
     "seed": 0,
     "context": 1.25,
 }
+# A candidate replaces the served classifier only when its publish-check AUC is higher by more than this.
+PUBLISH_MARGIN_AUC = 0.002
 
 
 def labelled_items(datastore) -> list[dict]:
     """``final_label_items`` of the images that also carry per-segment reference labels (``segments`` info)."""
     return [item for item in final_label_items(datastore) if item["info"].get("segments")]
+
+
+def _both_classes(items: list[dict], kang_threshold: int) -> bool:
+    """Whether the items' reference labels hold positive and negative segments (an AUC needs both)."""
+    values = {v for item in items for v in segment_targets(item["info"], kang_threshold).values() if v is not None}
+    return values == {0, 1}
 
 
 def _cases(items: list[dict], max_pixels: int):
@@ -97,30 +104,37 @@ class CompressionTrainer(PlainTrainTask):
 
     def __call__(self, request, datastore):
         options = self._options(request)
-        train, validation = self.load_data(options, datastore)
-        return self.fit(options, train, validation)
+        return self.fit(options, *self.load_data(options, datastore))
 
     def _options(self, request: dict) -> dict:
         options = self.options(request)
         _threshold_method(options["threshold_method"])  # refuse a bad method before minutes of loading
         return options
 
-    def load_data(self, options: dict, datastore) -> tuple[CropSet, CropSet]:
-        """Crop sets (train, validation) of the datastore's labelled images."""
+    def load_data(self, options: dict, datastore) -> tuple[CropSet, CropSet, CropSet]:
+        """Crop sets (train, selection, publish check) of the datastore's labelled images; ``check_note`` says
+        whether the publish check could be held out."""
         train, validation = partition(labelled_items(datastore), float(options["val_split"]))
         if not train:
             raise BadInputError(
                 "no training images: none has both a final level label and 'segments' info in a train split"
             )
-        sets = []
-        for items in (train, validation):
-            cases = _cases(items, self._max_pixels)
-            sets.append(build_crop_set(cases, float(options["context"]), self._kang_threshold))
-        logger.info("compression data: train %s, validation %s", sets[0].counts(), sets[1].counts())
-        return sets[0], sets[1]
+        selection, check, self.check_note = split_validation(
+            validation, lambda items: _both_classes(items, self._kang_threshold)
+        )
+        sets = [
+            build_crop_set(_cases(items, self._max_pixels), float(options["context"]), self._kang_threshold)
+            for items in (train, selection, check)
+        ]
+        logger.info(
+            "compression data: train %s, selection %s, publish check %s",
+            *(crop_set.counts() for crop_set in sets),
+        )
+        return sets[0], sets[1], sets[2]
 
-    def fit(self, options: dict, train: CropSet, validation: CropSet) -> dict:
-        """Train, keep the best validation-AUC epoch, choose the threshold and publish if better; returns stats."""
+    def fit(self, options: dict, train: CropSet, selection: CropSet, check: CropSet) -> dict:
+        """Train, keep the best selection-AUC epoch, choose the threshold on the selection crops and publish if
+        better on the publish-check crops; returns stats."""
         started = time.time()
         options = self._options(options)
         torch.manual_seed(int(options["seed"]))
@@ -130,7 +144,8 @@ class CompressionTrainer(PlainTrainTask):
         optimizer = torch.optim.AdamW(
             network.parameters(), lr=float(options["learning_rate"]), weight_decay=float(options["weight_decay"])
         )
-        scheduler = cosine_schedule(optimizer, epochs * math.ceil(len(train) / batch))
+        steps = max(1, epochs * math.ceil(len(train) / batch))
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
         self.model_dir.mkdir(parents=True, exist_ok=True)
@@ -150,11 +165,11 @@ class CompressionTrainer(PlainTrainTask):
                 pos_weight,
                 self._device,
             )
-            val_auc = self._auc(network, validation)
+            val_auc = self._auc(network, selection)
             seconds = round(time.time() - t0, 1)
             history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": seconds})
             logger.info(
-                "compression epoch %d/%d: loss %.4f, validation AUC %s, %.1f s", epoch, epochs, loss, val_auc, seconds
+                "compression epoch %d/%d: loss %.4f, selection AUC %s, %.1f s", epoch, epochs, loss, val_auc, seconds
             )
             if best is None or (val_auc or 0.0) > (best["val_auc"] or 0.0):
                 best = history[-1]
@@ -165,14 +180,16 @@ class CompressionTrainer(PlainTrainTask):
             "best_metric_epoch": best["epoch"],
             "total_time": round(time.time() - started, 1),
             "train": train.counts(),
-            "validation": validation.counts(),
+            "selection": selection.counts(),
+            "publish_check": check.counts(),
+            "publish_check_note": getattr(self, "check_note", ""),
         }
-        self._publish(options, candidate, validation, stats, started)
+        self._publish(options, candidate, selection, check, stats, started)
         write_json_atomic(stats, self.model_dir / "stats.json")
         return stats
 
     def _auc(self, network, crops: CropSet) -> float | None:
-        if len(crops) == 0 or crops.targets.min() == crops.targets.max():
+        if not _two_classes(crops):
             return None
         probabilities = predict_widened(network, crops.crops, crops.context, device=self._device)
         return auc(crops.targets, probabilities).get("value")
@@ -186,32 +203,36 @@ class CompressionTrainer(PlainTrainTask):
         value = auc(crops.targets, self._probabilities(weights_path, crops)).get("value")
         return float(value) if value is not None else 0.0
 
-    def _publish(self, options: dict, candidate: Path, validation: CropSet, stats: dict, started: float) -> None:
-        if len(validation) == 0 or validation.targets.min() == validation.targets.max():
-            logger.warning(
-                "validation needs positive and negative segments: the new model stays in %s unpublished", candidate
-            )
+    def _publish(
+        self, options: dict, candidate: Path, selection: CropSet, check: CropSet, stats: dict, started: float
+    ) -> None:
+        """Threshold on the selection crops; figures and the publish decision on the publish-check crops."""
+        if not (_two_classes(selection) and _two_classes(check)):
+            logger.warning("validation needs positive and negative segments: the new model stays in %s", candidate)
             stats["publish"] = PublishDecision(False, None, None, "no validation segments of both classes").as_dict()
             return
-        probabilities = self._probabilities(candidate, validation)
         method = _threshold_method(options["threshold_method"])
-        operating = select_threshold(validation.targets, probabilities, **method)
+        operating = select_threshold(selection.targets, self._probabilities(candidate, selection), **method)
+        probabilities = self._probabilities(candidate, check)
+        candidate_auc = auc(check.targets, probabilities).get("value")
         calls = (probabilities >= operating["threshold"]).astype(int)
         figures = {
             k: v["value"]
-            for k, v in binary_metrics(validation.targets, calls).items()
+            for k, v in binary_metrics(check.targets, calls).items()
             if k in ("accuracy", "sensitivity", "specificity", "f1")
         }
         card_fields = {
             **self._card_fields(),
             "threshold": operating["threshold"],
             "threshold_method": options["threshold_method"],
-            "threshold_description": operating["description"],
+            "threshold_description": operating["description"] + " (selection patients)",
             "validation": {
-                "auc": auc(validation.targets, probabilities).get("value"),
+                "auc": candidate_auc,
                 **figures,
-                **validation.counts(),
+                **check.counts(),
+                "set": stats["publish_check_note"],
             },
+            "selection": {"auc": stats["best_metric"], **selection.counts()},
             "input_size": list(COMPRESSION_INPUT_SIZE),
             "network": NETWORK_DESCRIPTION,
             "training": {
@@ -229,8 +250,13 @@ class CompressionTrainer(PlainTrainTask):
             candidate,
             self._served_path,
             self._card_path,
-            score=lambda path: self._score(path, validation),
+            score=lambda path: float(candidate_auc) if path == str(candidate) else self._score(path, check),
             card_fields=card_fields,
+            margin=PUBLISH_MARGIN_AUC,
         )
         stats["publish"] = self.last_decision.as_dict()
         stats["threshold"] = operating
+
+
+def _two_classes(crops: CropSet) -> bool:
+    return len(crops) > 0 and crops.targets.min() != crops.targets.max()

@@ -1,22 +1,27 @@
-"""Levels train task: trains on the datastore's final labels and publishes only a better validated model.
+"""Levels train task: trains on the datastore's final labels and publishes only a better model.
 
 MONAI Label's own publisher copies the run's best checkpoint over the served weights whatever its score and
-non-atomically. Here the run ends with the served model and the new one scored on the same validation images;
-the new weights replace the old (atomic copy, card updated) only when their mean Dice is higher.
+non-atomically. Here the validation patients are split: selection patients choose the best epoch (MONAI Label's
+evaluator), publish-check patients score the new model and the served one, and the new weights replace the old
+(one atomic checkpoint with its card) only when their mean Dice there is higher by ``PUBLISH_MARGIN_DICE``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import time
 
 import torch
 from monai.handlers import MeanDice, from_engine
 from monai.inferers import SimpleInferer
 from monai.losses import DiceCELoss
+from monai.metrics import DiceMetric
+from monai.networks.utils import one_hot
 from monai.transforms import (
     Activationsd,
     AsDiscreted,
+    Compose,
     EnsureTyped,
     RandAdjustContrastd,
     RandAffined,
@@ -30,7 +35,6 @@ from lib.anatomy.names import LEVEL_LABELS
 from lib.core.errors import BadInputError
 from lib.io.reader import image_id_of
 from lib.models.cards import PublishDecision, publish_if_better
-from lib.models.networks import load_weights
 from lib.models.splits import partition
 from lib.models.transforms import (
     LEVELS_INPUT_SIZE,
@@ -38,9 +42,13 @@ from lib.models.transforms import (
     LoadLevelLabeld,
     LoadRadiographd,
 )
+from lib.models.weights import load_weights
+from trainers.base import LEARNING_RATE, VAL_SPLIT, split_validation
 
 logger = logging.getLogger(__name__)
 N_CLASSES = len(LEVEL_LABELS) + 1
+# A candidate replaces the served levels model only when its publish-check mean Dice is higher by more than this.
+PUBLISH_MARGIN_DICE = 0.002
 
 
 class LevelsTrainer(BasicTrainTask):
@@ -61,8 +69,8 @@ class LevelsTrainer(BasicTrainTask):
             "max_epochs": 30,
             "train_batch_size": 8,
             "val_batch_size": 4,
-            "val_split": 0.1,
-            "learning_rate": 2e-3,
+            "val_split": VAL_SPLIT,
+            "learning_rate": LEARNING_RATE,
             "dataset": "CacheDataset",
             "dataloader": "DataLoader",
         }
@@ -86,7 +94,9 @@ class LevelsTrainer(BasicTrainTask):
         return self._network_factory()
 
     def optimizer(self, context: Context):
-        return torch.optim.AdamW(context.network.parameters(), lr=float(context.request.get("learning_rate", 2e-3)))
+        return torch.optim.AdamW(
+            context.network.parameters(), lr=float(context.request.get("learning_rate", LEARNING_RATE))
+        )
 
     def loss_function(self, context: Context):
         return DiceCELoss(to_onehot_y=True, softmax=True)
@@ -104,11 +114,17 @@ class LevelsTrainer(BasicTrainTask):
         return items
 
     def partition_datalist(self, context: Context, shuffle=False):
-        train, validation = partition(context.datalist, float(context.request.get("val_split", 0.1)))
+        train, validation = partition(context.datalist, float(context.request.get("val_split", VAL_SPLIT)))
         if not train:
             raise BadInputError("no training images: every labelled image is in a validation or test split")
-        logger.info("levels training: %d train, %d validation images", len(train), len(validation))
-        return train, validation
+        selection, self._check_items, self._check_note = split_validation(validation, bool)
+        logger.info(
+            "levels training: %d train, %d selection, %d publish-check images",
+            len(train),
+            len(selection),
+            len(self._check_items),
+        )
+        return train, selection
 
     def _load(self):
         return [
@@ -166,21 +182,49 @@ class LevelsTrainer(BasicTrainTask):
                 "no validation images: the new levels model is kept in %s but not published", context.output_dir
             )
             return stats
+        check = self._check_data(context)
+        candidate = f"{context.output_dir}/{self._key_metric_filename}"
+        scores = {}  # weight file -> publish-check Dice, so the card and the decision share one evaluation
+
+        def score(weights: str) -> float:
+            if weights not in scores:
+                scores[weights] = self._check_dice(context, weights, check)
+            return scores[weights]
+
+        validation = {"images": len(check), "set": self._check_note}
+        if os.path.isfile(candidate):
+            validation["mean_dice"] = round(score(candidate), 6)
         self.last_decision = publish_if_better(
-            candidate=f"{context.output_dir}/{self._key_metric_filename}",
+            candidate=candidate,
             served=self._served_path,
             card_path=self._card_path,
-            score=lambda weights: self._validate(context, weights),
-            card_fields={**self._card_fields(), "training": _training_record(request, context, started)},
+            score=score,
+            card_fields={
+                **self._card_fields(),
+                "training": _training_record(request, context, started),
+                "validation": validation,
+            },
+            margin=PUBLISH_MARGIN_DICE,
         )
         stats["publish"] = self.last_decision.as_dict()
         return stats
 
-    def _validate(self, context: Context, weights_path) -> float:
-        """Mean validation Dice of ``weights_path`` on this run's validation images (same evaluator, same data)."""
-        load_weights(context.network, weights_path, context.device)
-        context.evaluator.run()
-        return float(context.evaluator.state.metrics["val_mean_dice"])
+    def _check_data(self, context: Context) -> list:
+        """The publish-check images and labels through the validation transforms, read once for both models."""
+        transforms = Compose(self.val_pre_transforms(context))
+        return [transforms(dict(item)) for item in self._check_items]
+
+    def _check_dice(self, context: Context, weights_path, check: list) -> float:
+        """Mean per-level Dice (background left out) of ``weights_path`` on the publish-check images."""
+        network = load_weights(self._network_factory(), weights_path, "cpu").to(context.device).eval()
+        metric = DiceMetric(include_background=False, reduction="mean")
+        with torch.no_grad():
+            for sample in check:
+                logits = network(torch.as_tensor(sample["image"])[None].to(context.device))
+                pred = one_hot(logits.argmax(dim=1, keepdim=True), N_CLASSES)
+                label = one_hot(torch.as_tensor(sample["label"])[None].long().to(context.device), N_CLASSES)
+                metric(pred, label)
+        return float(metric.aggregate())
 
 
 def _training_record(request: dict, context: Context, started: float) -> dict:
@@ -189,7 +233,7 @@ def _training_record(request: dict, context: Context, started: float) -> dict:
         "train_images": len(context.train_datalist),
         "validation_images": len(context.val_datalist),
         "batch_size": context.train_batch_size,
-        "learning_rate": float(request.get("learning_rate", 2e-3)),
+        "learning_rate": float(request.get("learning_rate", LEARNING_RATE)),
         "device": str(context.device),
         "seconds": round(time.time() - started, 1),
     }

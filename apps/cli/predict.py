@@ -23,6 +23,7 @@ from lib.core.errors import AppError, BadParameterError
 from lib.core.settings import Settings, parse_settings
 from lib.io.reader import RADIOGRAPH_EXTENSIONS, image_id_of
 from lib.models.crops import segment_targets
+from lib.results.outputs import write_pipeline_outputs
 from lib.results.overlay import segment_texts, write_overlay
 from lib.results.pipeline import segment_anchor_xy
 
@@ -32,7 +33,7 @@ logger = logging.getLogger(__name__)
 def build_pipeline(conf: dict, app_dir) -> tuple:
     """(pipeline infer task, settings) from ``--conf`` strings; only the pipeline (and what it joins) is built."""
     settings = dataclasses.replace(parse_settings(conf), models=("pipeline",))
-    return build_models(settings, str(app_dir))["pipeline"].infer, settings
+    return build_models(settings, str(app_dir))["pipeline"].infer_task, settings
 
 
 def radiograph_files(inputs: Iterable) -> list:
@@ -49,11 +50,9 @@ def radiograph_files(inputs: Iterable) -> list:
 def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
     """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd`` and
     (when compression was assessed) ``<name>_heatmap.nrrd``. Returns the result JSON."""
-    from infers.pipeline import write_outputs
-
     name = image_id_of(image_path)
     data = pipeline.run({"image": str(image_path)})
-    result = write_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
+    result = write_pipeline_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
     result["label_file"] = str(out_dir / f"{name}_labels.nrrd")
     write_json_atomic(result, out_dir / f"{name}.json")
     anchors = {s: segment_anchor_xy(data["landmarks"], s) for s in SEGMENTS}

@@ -29,7 +29,7 @@ def train_model(model: str, studies: str, conf: dict, request: dict) -> dict:
     os.environ["APP_TRAIN_COMMAND"] = "python main.py " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     os.environ["APP_TRAIN_DATA"] = describe_datastore(studies)
     served = MODEL_REGISTRY[model](settings, str(APP_DIR))
-    task = served.train_tasks()[model]
+    task = served.trainer()
     datastore = RadiographDatastore(studies, max_image_pixels=settings.max_image_pixels, auto_reload=False)
     full_request = {"model": model, "name": "cli", **request}
     logger.info("training %s on %s: %s", model, studies, full_request)

@@ -1,18 +1,21 @@
-"""What one served model contributes to the app: infer tasks, train tasks, strategies, scoring methods.
+"""What one served model contributes to the app, on MONAI Label's own ``TaskConfig``: its infer tasks, its train
+task, strategies and scoring methods, and the one pool its network is served from.
 
-Models that build on others (compression on levels, the pipeline on both) take them from ``peers``, the models
-already built for this app, so each network is loaded once however many tasks use it.
+Models that build on others (compression on levels, the pipeline on all three) take them from ``peers``, the
+models already built for this app, so each weight file has one pool however many tasks use it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Callable, Dict, Optional
 
 import torch
+from monailabel.interfaces.config import TaskConfig
 
 from lib.core.settings import Settings
+from lib.models.weights import NetworkPool
 
 
 def model_folder(settings: Settings, app_dir: str) -> Path:
@@ -26,41 +29,50 @@ def device_name(settings: Settings) -> str:
     return settings.device
 
 
-class ServedModel:
-    """What one model adds to the app; each hook returns a name -> task mapping (empty by default)."""
+class ServedModel(TaskConfig):
+    """One model of the app. ``network_factory`` (None for a model without weights of its own) builds the
+    untrained network its checkpoint ``<model_dir>/<name>.pt`` loads into; ``pool`` serves that checkpoint."""
 
     name = ""
+    network_factory: Optional[Callable[[], torch.nn.Module]] = None
 
     def __init__(self, settings: Settings, app_dir: str, peers: Optional[dict] = None):
-        self.settings = settings
-        self.app_dir = app_dir
-        self.peers = {} if peers is None else peers  # shared with build_models and the other models
+        name = type(self).name  # TaskConfig.__init__ resets the instance's name; init() sets it again
+        super().__init__()
         folder = model_folder(settings, app_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        self.weights = folder / f"{self.name}.pt"
-        self.card = folder / f"{self.name}.json"
-        self.train_dir = folder / "train" / self.name
+        self.init(name, str(folder), conf={}, planner=None)
+        self.settings = settings
+        self.app_dir = app_dir
+        self.device = device_name(settings)
+        self.peers = {} if peers is None else peers  # shared with build_models and the other models
+        self.weights = folder / f"{name}.pt"
+        self.card = folder / f"{name}.json"  # a copy for people; the checkpoint carries the card served
+        self.train_dir = folder / "train" / name
+        factory = type(self).network_factory
+        self.pool = NetworkPool(self.weights, factory) if factory else None
+        if self.pool and settings.preload and self.pool.available():
+            with self.pool.borrow(self.device):
+                pass  # read the weights now rather than on the first request
 
     def peer(self, name: str) -> Optional["ServedModel"]:
         """The app's model ``name``, built here (and shared from then on) when the app has not built it yet."""
-        from apps.models.registry import (
-            MODEL_REGISTRY,  # the registry imports the model modules
-        )
+        from apps.models.registry import MODEL_REGISTRY  # the registry imports the model modules
 
         if name not in self.peers and name in MODEL_REGISTRY:
             self.peers[name] = MODEL_REGISTRY[name](self.settings, self.app_dir, peers=self.peers)
         return self.peers.get(name)
 
-    def infer_tasks(self) -> Dict[str, object]:
+    def infer(self) -> Dict[str, object]:
         return {}
 
-    def train_tasks(self) -> Dict[str, object]:
+    def trainer(self):
+        return None
+
+    def strategy(self) -> Dict[str, object]:
         return {}
 
-    def strategies(self) -> Dict[str, object]:
-        return {}
-
-    def scoring_methods(self) -> Dict[str, object]:
+    def scoring_method(self) -> Dict[str, object]:
         return {}
 
 

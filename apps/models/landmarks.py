@@ -1,19 +1,16 @@
-"""The landmark refiner model: weight and card paths, the network it loads, and its train task.
+"""The landmark refiner model: network, weights and its train task.
 
-It has no infer task of its own: the pipeline calls it between the level mask and the measurements. Without
-weights the pipeline measures on the mask-derived landmarks and says so.
+It has no infer task of its own: the pipeline borrows its network from ``pool`` between the level mask and the
+measurements. Without weights the pipeline measures on the mask-derived landmarks and says so.
 """
 
 from __future__ import annotations
 
-import threading
 from datetime import datetime, timezone
 
-import torch
-
-from apps.models.base import ServedModel, device_name, training_provenance
+from apps.models.base import ServedModel, training_provenance
 from lib.models.patches import PATCH_SIZE, PATCH_SPAN, POINTS
-from lib.models.refiner import NETWORK_DESCRIPTION, load_refiner, refiner_network
+from lib.models.refiner import NETWORK_DESCRIPTION, refiner_network
 from trainers.landmarks import LandmarksTrainer
 
 NAME = "landmarks"
@@ -27,35 +24,18 @@ class LandmarksModel(ServedModel):
     """Refines the posterior and anterior body walls and the spinolaminar line on the full-resolution film."""
 
     name = NAME
+    network_factory = staticmethod(refiner_network)
 
-    def __init__(self, settings, app_dir: str, peers: dict | None = None):
-        super().__init__(settings, app_dir, peers)
-        self._lock = threading.Lock()
-        self._cached: tuple | None = None  # (device, weight file mtime, network)
-
-    def load_network(self, device: str = "cpu") -> torch.nn.Module | None:
-        """The refiner in eval mode, reloaded when the weight file changes (a published retraining); None without
-        weights."""
-        try:
-            mtime = self.weights.stat().st_mtime_ns
-        except FileNotFoundError:
-            return None
-        with self._lock:
-            if self._cached is None or self._cached[:2] != (device, mtime):
-                self._cached = (device, mtime, load_refiner(self.weights, device))
-            return self._cached[2]
-
-    def train_tasks(self):
-        trainer = LandmarksTrainer(
+    def trainer(self):
+        return LandmarksTrainer(
             model_dir=str(self.train_dir),
             network_factory=refiner_network,
             publish_path=str(self.weights),
             card_path=str(self.card),
             card_fields=self.card_fields,
             max_pixels=self.settings.max_image_pixels,
-            device=device_name(self.settings),
+            device=self.device,
         )
-        return {NAME: trainer}
 
     def card_fields(self) -> dict:
         return {

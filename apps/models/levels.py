@@ -1,10 +1,10 @@
-"""The levels model: labels, network, weight and card paths, and the tasks it adds to the app."""
+"""The levels model: labels, network, weights, and the tasks it adds to the app."""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 
-from apps.models.base import ServedModel, device_name, training_provenance
+from apps.models.base import ServedModel, training_provenance
 from apps.models.scoring import LevelsDiceScoring, LevelsUncertaintyScoring
 from infers.levels import LevelsInfer
 from lib.anatomy.names import LEVEL_LABELS
@@ -20,24 +20,18 @@ class LevelsModel(ServedModel):
     """C2-C7 bodies + spinal canal: infer task, trainer, uncertainty strategy and Dice scoring."""
 
     name = NAME
+    network_factory = staticmethod(levels_network)
 
     def __init__(self, settings, app_dir: str, peers: dict | None = None):
         super().__init__(settings, app_dir, peers)
-        self.infer = LevelsInfer(
-            path=str(self.weights),
-            network=levels_network(),
-            card_path=str(self.card),
-            max_pixels=settings.max_image_pixels,
-            preload=settings.preload and self.weights.exists(),
-        )
-        self.infer._config["device"] = device_name(settings)
+        self.infer_task = LevelsInfer(self.pool, max_pixels=settings.max_image_pixels)
+        self.infer_task._config["device"] = self.device
 
-    def infer_tasks(self):
-        return {NAME: self.infer}
+    def infer(self):
+        return {NAME: self.infer_task}
 
-    def train_tasks(self):
-        device = device_name(self.settings)
-        trainer = LevelsTrainer(
+    def trainer(self):
+        return LevelsTrainer(
             model_dir=str(self.train_dir),
             network_factory=levels_network,
             publish_path=str(self.weights),
@@ -45,17 +39,16 @@ class LevelsModel(ServedModel):
             card_fields=self.card_fields,  # called at publish time (timestamp, command)
             max_pixels=self.settings.max_image_pixels,
             config={
-                "device": device,
+                "device": self.device,
                 "pretrained": self.settings.use_pretrained,
                 "multi_gpu": False,
                 "tracking": "mlflow" if self.settings.tracking else "None",
             },
-            amp=device == "cuda",
+            amp=self.device == "cuda",
             tracking="mlflow" if self.settings.tracking else None,
         )
-        return {NAME: trainer}
 
-    def strategies(self):
+    def strategy(self):
         from monailabel.tasks.activelearning.epistemic import Epistemic
 
         return {
@@ -64,9 +57,11 @@ class LevelsModel(ServedModel):
             )
         }
 
-    def scoring_methods(self):
+    def scoring_method(self):
         return {
-            "levels_uncertainty": LevelsUncertaintyScoring(self.infer, samples=self.settings.epistemic_samples),
+            "levels_uncertainty": LevelsUncertaintyScoring(
+                self.pool, self.settings.max_image_pixels, samples=self.settings.epistemic_samples
+            ),
             "levels_dice": LevelsDiceScoring(),
         }
 

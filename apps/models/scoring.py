@@ -14,39 +14,45 @@ import torch
 from monailabel.interfaces.datastore import DefaultLabelTag
 from monailabel.interfaces.tasks.scoring import ScoringMethod
 
+from infers.levels import LevelsInfer
 from lib.anatomy.levels import multilabel_dice
 from lib.core.errors import AppError
 from lib.io.labels import read_label_map
-from lib.models.transforms import LEVELS_INPUT_SIZE, Letterboxd, LoadRadiographd
+from lib.models.transforms import LoadRadiographd
 from lib.models.uncertainty import mc_dropout_entropy
+from lib.models.weights import NetworkPool
 
 logger = logging.getLogger(__name__)
 
 
 class LevelsUncertaintyScoring(ScoringMethod):
-    """Mean MC-dropout entropy of the levels network on each image that has no final label."""
+    """Mean MC-dropout entropy of the levels network on each image that has no final label.
 
-    def __init__(self, infer_task, samples: int = 5, limit: int = 200):
+    The network is borrowed from the levels model's pool for the whole run, so switching its dropout layers on
+    never touches a network a concurrent inference is using.
+    """
+
+    def __init__(self, pool: NetworkPool, max_pixels: int, samples: int = 5, limit: int = 200):
         super().__init__("Levels model uncertainty (MC dropout entropy) for images without a final label")
-        self.infer_task, self.samples, self.limit = infer_task, samples, limit
+        self.pool, self.max_pixels, self.samples, self.limit = pool, max_pixels, samples, limit
 
     def __call__(self, request, datastore):
-        if not self.infer_task.is_valid():
-            return {"scored": 0, "reason": "levels model has no weights yet"}
-        network = self.infer_task._get_network("cpu", None)
-        load = [LoadRadiographd(("image",), self.infer_task.max_pixels), Letterboxd(("image",), LEVELS_INPUT_SIZE)]
+        load = [LoadRadiographd(("image",), self.max_pixels), *LevelsInfer.input_transforms()]
         scored, skipped = {}, {}
-        for image_id in datastore.get_unlabeled_images(DefaultLabelTag.FINAL)[: self.limit]:
-            try:
-                data = {"image": datastore.get_image_uri(image_id)}
-                for transform in load:
-                    data = transform(data)
-            except AppError as exc:
-                skipped[image_id] = str(exc)
-                continue
-            scored[image_id] = mc_dropout_entropy(network, torch.as_tensor(data["image"]), self.samples)
-            datastore.update_image_info(image_id, {"levels_uncertainty": scored[image_id]})
-        network.eval()
+        with self.pool.borrow("cpu") as served:
+            if served is None:
+                return {"scored": 0, "reason": "levels model has no weights yet"}
+            for image_id in datastore.get_unlabeled_images(DefaultLabelTag.FINAL)[: self.limit]:
+                try:
+                    data = {"image": datastore.get_image_uri(image_id)}
+                    for transform in load:
+                        data = transform(data)
+                except AppError as exc:
+                    skipped[image_id] = str(exc)
+                    continue
+                image = torch.as_tensor(data["image"])
+                scored[image_id] = mc_dropout_entropy(served.network, image, self.samples)
+                datastore.update_image_info(image_id, {"levels_uncertainty": scored[image_id]})
         return {"scored": len(scored), "skipped": skipped, "scores": scored}
 
 

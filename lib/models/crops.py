@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -48,19 +48,15 @@ def widen_crop(crop: SegmentCrop, context: float) -> SegmentCrop:
 
 
 def segment_crops(
-    pixels: np.ndarray,
-    mask: np.ndarray,
-    spacing_mm: Optional[Sequence[float]],
-    context: float = 1.0,
-    normalise: bool = True,
+    pixels: np.ndarray, located: Mapping[str, object], context: float = 1.0, normalise: bool = True
 ) -> dict:
-    """``{segment: (crop, SegmentCrop) | NotEvaluable}`` for C2/3 .. C6/7.
+    """``{segment: (crop, SegmentCrop) | NotEvaluable}`` for C2/3 .. C6/7: the one way crops are cut, for the
+    pipeline, the compression task and its trainer alike.
 
-    pixels: float32 [rows, cols] radiograph in [0, 1], bone bright. mask: uint8 [rows, cols] level map.
-    spacing_mm: (row_mm, col_mm) or None. crop: float32 ``[96, 224]`` (times ``context`` when > 1), standardised
+    pixels: float32 [rows, cols] radiograph in [0, 1], bone bright. located: ``lib.anatomy.geometry.locate_segments``
+    output for this radiograph's level map. crop: float32 ``[96, 224]`` (times ``context`` when > 1), standardised
     when ``normalise``. The returned ``SegmentCrop`` is always the unwidened one (what heatmaps map back onto).
     """
-    located = locate_segments(np.asarray(mask), spacing_mm)
     size = tuple(int(round(s * context)) for s in COMPRESSION_INPUT_SIZE)
     out = {}
     for segment in SEGMENTS:
@@ -122,7 +118,7 @@ def build_crop_set(cases: Iterable[tuple], context: float = 1.25, kang_threshold
     skipped = 0
     for pixels, mask, spacing_mm, info in cases:
         wanted = segment_targets(info, kang_threshold)
-        found = segment_crops(pixels, mask, spacing_mm, context=context, normalise=False)
+        found = segment_crops(pixels, locate_segments(mask, spacing_mm), context=context, normalise=False)
         for segment, target in wanted.items():
             entry = found[segment]
             if target is None or isinstance(entry, NotEvaluable):

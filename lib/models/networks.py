@@ -6,7 +6,6 @@ Dropout stays in the networks because the uncertainty strategy samples them with
 
 from __future__ import annotations
 
-import torch
 from monai.networks.nets import UNet
 
 from lib.anatomy.names import LEVEL_LABELS
@@ -26,10 +25,3 @@ def levels_network() -> UNet:
         num_res_units=1,
         dropout=LEVELS_DROPOUT,
     )
-
-
-def load_weights(network: torch.nn.Module, path, device="cpu") -> torch.nn.Module:
-    """``network`` with the weights of ``path``: a plain state dict, or MONAI Label's checkpoint ``{"model": ...}``."""
-    checkpoint = torch.load(path, map_location=device)
-    network.load_state_dict(checkpoint.get("model", checkpoint))
-    return network

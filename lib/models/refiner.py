@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 from monai.networks.nets import Regressor
 
-from lib.models.networks import load_weights
 from lib.models.patches import (
     PATCH_SIZE,
     POINTS,
@@ -29,6 +28,7 @@ from lib.models.patches import (
     reference_line,
     sample_patch,
 )
+from lib.models.weights import load_weights
 
 CHANNELS = (16, 32, 64, 96)
 OUTPUT_SCALE = 10.0  # network units per body depth, so targets are of order one

@@ -35,3 +35,18 @@ def partition(items: Iterable[Mapping], val_fraction: float = 0.1) -> tuple[list
             key = str(item.get("patient_id") or item.get("image"))
             (validation if hashed_fraction(key) < val_fraction else train).append(dict(item))
     return train, validation
+
+
+# Share of the validation patients held out from choosing the epoch and the threshold, to decide publication.
+PUBLISH_CHECK_FRACTION = 0.5
+
+
+def publish_check_split(validation: Iterable[Mapping]) -> tuple[list[dict], list[dict]]:
+    """Split validation items into (selection, publish check) by patient: selection chooses the best epoch and the
+    operating threshold, the publish check (data that chose neither) decides whether the new model replaces the
+    served one. A patient's images fall together; the split is stable across runs and machines."""
+    selection, check = [], []
+    for item in validation:
+        key = "publish-check:" + str(item.get("patient_id") or item.get("image"))
+        (check if hashed_fraction(key) < PUBLISH_CHECK_FRACTION else selection).append(dict(item))
+    return selection, check

@@ -20,6 +20,7 @@ from lib.anatomy.names import SEGMENTS
 from lib.core.settings import parse_settings
 from lib.io.labels import read_label_map
 from lib.models.cards import read_card
+from lib.models.weights import read_checkpoint
 from trainers.compression import CompressionTrainer
 
 APP_DIR = str(Path(__file__).resolve().parents[2])
@@ -32,10 +33,11 @@ class FinalLabelLevels:
     def __init__(self, datastore):
         self.datastore = datastore
 
-    def __call__(self, request):
-        image_id = Path(request["image"]).name.split(".")[0]
+    def levels_on_pixels(self, image, device="cpu"):
+        image_id = Path(image.path).name.split(".")[0]
         label = read_label_map(self.datastore.get_label_uri(image_id, "final")).astype("uint8")
-        return None, {"pred": label, "levels_report": clean_levels(label), "radiograph": {"warnings": []}}
+        report = clean_levels(label, spacing_mm=image.spacing_mm)
+        return {"pred": report.label_map, "levels_report": report, "radiograph": {"warnings": []}}
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -48,7 +50,7 @@ def trained(tmp_path_factory, one_torch_thread):
     datastore = RadiographDatastore(str(root / "studies"), max_image_pixels=50_000_000, auto_reload=False)
     settings = parse_settings({"model_dir": str(root / "model"), "device": "cpu"})
     model = CompressionModel(settings, APP_DIR, levels_task=FinalLabelLevels(datastore))
-    trainer = model.train_tasks()["compression"]
+    trainer = model.trainer()
     stats = trainer(dict(REQUEST), datastore)
     return model, trainer, datastore, stats
 
@@ -56,24 +58,26 @@ def trained(tmp_path_factory, one_torch_thread):
 def test_training_publishes_weights_and_a_card_with_a_threshold(trained):
     model, trainer, _, stats = trained
     assert stats["publish"]["published"], stats["publish"]
-    assert model.network_path.is_file()
+    assert model.weights.is_file()
     card = read_card(model.card)
+    assert read_checkpoint(model.weights)[1] == card  # the served checkpoint carries the card it was published with
     assert 0.0 <= card["threshold"] <= 1.0 and card["threshold_method"] == "youden"
     assert card["validation"]["auc"] == pytest.approx(stats["publish"]["candidate_score"], abs=1e-6)
     assert card["input_size"] == [96, 224] and card["training"]["epochs"] == 2
-    assert model.threshold() == card["threshold"]
+    assert model.pool.card()["threshold"] == card["threshold"]
     assert trainer.stats()["best_metric_epoch"] in (1, 2)
 
 
 def test_a_run_that_does_not_validate_better_keeps_the_served_model(trained, monkeypatch):
     model, trainer, datastore, _ = trained
-    served_bytes, card_before = model.network_path.read_bytes(), read_card(model.card)
-    served = str(model.network_path)
+    served_bytes, card_before = model.weights.read_bytes(), read_card(model.card)
+    served = str(model.weights)
     # The served model scores higher on this run's validation crops than any candidate can.
     monkeypatch.setattr(CompressionTrainer, "_score", lambda self, path, crops: 1.0 if path == served else 0.9)
+    monkeypatch.setattr("trainers.compression.auc", lambda targets, probabilities: {"value": 0.9})
     stats = trainer({**REQUEST, "max_epochs": 1, "threshold_method": "sensitivity:0.9"}, datastore)
     assert stats["publish"]["published"] is False and "kept the served model" in stats["publish"]["reason"]
-    assert model.network_path.read_bytes() == served_bytes
+    assert model.weights.read_bytes() == served_bytes
     assert read_card(model.card) == card_before
 
 
@@ -81,10 +85,10 @@ def test_infer_reports_every_segment_with_the_card_threshold(trained):
     model, _, datastore, _ = trained
     image_id = sorted(datastore.list_images())[0]
     with torch.no_grad():  # as MONAI Label's inferer runs: Grad-CAM must still work
-        path, result = model.infer_tasks()["compression"]({"image": datastore.get_image_uri(image_id), "device": "cpu"})
+        path, result = model.infer_task({"image": datastore.get_image_uri(image_id), "device": "cpu"})
     assert Path(path).is_file() and read_label_map(path).max() > 0
     Path(path).unlink()
-    assert result["model"] == "compression" and result["threshold"] == model.threshold()
+    assert result["model"] == "compression" and result["threshold"] == read_card(model.card)["threshold"]
     assert result["model_version"].startswith("compression-")
     assert list(result["segments"]) == list(SEGMENTS)
     for segment in result["segments"].values():
@@ -94,13 +98,16 @@ def test_infer_reports_every_segment_with_the_card_threshold(trained):
             assert segment["decision"] == ("compressed" if called else "not compressed")
             assert len(segment["gradcam_peak_px"]) == 2
     assert "C2" in result["label_names"]
-    assert model.load_network("cpu") is model.load_network("cpu")
+    with model.pool.borrow("cpu") as first:
+        pass
+    with model.pool.borrow("cpu") as second:
+        assert second.network is first.network  # the weights were read once and the copy is reused
 
 
 def test_infer_without_weights_answers_503(tmp_path):
     settings = parse_settings({"model_dir": str(tmp_path), "device": "cpu"})
-    model = CompressionModel(settings, APP_DIR, levels_task=lambda request: None)
-    assert model.load_network() is None and model.threshold() == 0.5
+    model = CompressionModel(settings, APP_DIR, levels_task=object())
+    assert not model.pool.available() and model.pool.card() == {}
     with pytest.raises(HTTPException) as caught:
-        model.infer_tasks()["compression"]({"image": "any.dcm"})
+        model.infer_task({"image": "any.dcm"})
     assert caught.value.status_code == 503 and "train" in caught.value.detail

@@ -18,6 +18,7 @@ from apps.models.landmarks import LandmarksModel
 from apps.models.registry import build_models
 from lib.core.settings import parse_settings
 from lib.models.cards import read_card
+from lib.models.weights import read_checkpoint
 from trainers.landmarks import LandmarksTrainer
 
 APP_DIR = Path(__file__).resolve().parents[2]
@@ -38,8 +39,8 @@ def trained(tmp_path_factory, one_torch_thread):
             shutil.copy(APP_DIR / "model" / f"{name}{suffix}", model_dir)
     settings = parse_settings({"model_dir": str(model_dir), "device": "cpu"})
     model = LandmarksModel(settings, str(APP_DIR))
-    assert model.load_network() is None  # nothing trained yet
-    trainer = model.train_tasks()["landmarks"]
+    assert not model.pool.available()  # nothing trained yet
+    trainer = model.trainer()
     stats = trainer(dict(REQUEST), datastore)
     return model, trainer, datastore, stats, settings
 
@@ -54,7 +55,7 @@ def test_training_publishes_weights_and_a_card(trained):
         -stats["publish"]["candidate_score"], abs=1e-5
     )
     assert card["training"]["epochs"] == 2 and card["version"].startswith("landmarks-")
-    assert model.load_network() is model.load_network()  # cached until the weight file changes
+    assert read_checkpoint(model.weights)[1] == card  # the checkpoint carries the card it was published with
 
 
 def test_a_run_that_does_not_validate_better_keeps_the_served_model(trained, monkeypatch):
@@ -69,7 +70,7 @@ def test_a_run_that_does_not_validate_better_keeps_the_served_model(trained, mon
 
 def test_the_pipeline_measures_on_refined_landmarks_and_says_so(trained):
     _, _, datastore, _, settings = trained
-    pipeline = build_models(dataclasses.replace(settings, models=("pipeline",)), str(APP_DIR))["pipeline"].infer
+    pipeline = build_models(dataclasses.replace(settings, models=("pipeline",)), str(APP_DIR))["pipeline"].infer_task
     image = datastore.get_image_uri(sorted(datastore.list_images())[0])
     data = pipeline.run({"image": image})
     result = data["result"]
@@ -91,7 +92,7 @@ def test_without_refiner_weights_the_pipeline_measures_on_the_mask(trained, tmp_
     for name in ("levels.pt", "levels.json"):
         shutil.copy(Path(settings.model_dir) / name, model_dir)
     bare = dataclasses.replace(settings, models=("pipeline",), model_dir=str(model_dir))
-    pipeline = build_models(bare, str(APP_DIR))["pipeline"].infer
+    pipeline = build_models(bare, str(APP_DIR))["pipeline"].infer_task
     data = pipeline.run({"image": datastore.get_image_uri(sorted(datastore.list_images())[0])})
     assert data["result"]["measurement_landmarks"] == "level mask (the landmark refiner has no weights)"
     assert data["landmarks"] == data["mask_landmarks"]

@@ -48,7 +48,7 @@ def evaluate_split(model: LevelsModel, store: RadiographDatastore, split: str, l
     seconds = []
     for image_id in ids:
         started = time.perf_counter()
-        _, data = model.infer({"image": store.get_image_uri(image_id), "skip_writer": True, "device": "cpu"})
+        _, data = model.infer_task({"image": store.get_image_uri(image_id), "skip_writer": True, "device": "cpu"})
         seconds.append(time.perf_counter() - started)
         predicted = np.asarray(data["pred"])
         truth = read_label_map(store.get_label_uri(image_id, "final"))
@@ -102,7 +102,7 @@ def run_levels_benchmark(args) -> dict:
     store = RadiographDatastore(
         str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True
     )
-    result = {"studies": str(studies), "model_version": model.infer.model_version, "threads": 2}
+    result = {"studies": str(studies), "model_version": model.pool.card().get("version", "untrained"), "threads": 2}
     for split in TEST_SPLITS:
         result[split] = evaluate_split(model, store, split, getattr(args, "limit", None))
     sample = [i for i in store.list_images() if store.get_image_info(i).get("split") == "test_internal"][:5]

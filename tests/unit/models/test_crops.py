@@ -5,7 +5,7 @@ import pytest
 import torch
 from scipy import ndimage
 
-from lib.anatomy.geometry import NotEvaluable, SegmentCrop
+from lib.anatomy.geometry import NotEvaluable, SegmentCrop, locate_segments
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS, segment_bodies
 from lib.models.classifier import centre_view
 from lib.models.crops import (
@@ -31,7 +31,7 @@ def case():
 
 
 def test_crops_have_input_shape_and_are_standardised(case):
-    crops = segment_crops(case.image, case.mask, case.spacing_mm)
+    crops = segment_crops(case.image, locate_segments(case.mask, case.spacing_mm))
     assert list(crops) == list(SEGMENTS)
     for segment, (pixels, crop) in crops.items():
         assert pixels.shape == COMPRESSION_INPUT_SIZE and pixels.dtype == np.float32
@@ -41,7 +41,7 @@ def test_crops_have_input_shape_and_are_standardised(case):
 
 def test_crops_are_cranial_up_and_anterior_left(case):
     """Upper body in the top half, lower in the bottom half; bodies left of the spinal canal."""
-    for segment, (_, crop) in segment_crops(case.image, case.mask, case.spacing_mm).items():
+    for segment, (_, crop) in segment_crops(case.image, locate_segments(case.mask, case.spacing_mm)).items():
         del crop
         upper, lower = (LEVEL_LABELS[v] for v in segment_bodies(segment))
         views = {}
@@ -52,7 +52,7 @@ def test_crops_are_cranial_up_and_anterior_left(case):
             ("canal", [LEVEL_LABELS["spinal_canal"]]),
         ):
             binary = np.isin(case.mask, ids).astype(np.float32)
-            region = segment_crops(binary, case.mask, case.spacing_mm, normalise=False)[segment][0]
+            region = segment_crops(binary, locate_segments(case.mask, case.spacing_mm), normalise=False)[segment][0]
             views[name] = np.array(ndimage.center_of_mass(region)) / np.array(COMPRESSION_INPUT_SIZE)
         assert views["upper"][0] < 0.5 < views["lower"][0], segment
         assert views["bodies"][1] < views["canal"][1] < 0.8, segment
@@ -61,14 +61,16 @@ def test_crops_are_cranial_up_and_anterior_left(case):
 def test_missing_level_makes_its_segments_not_evaluable(case):
     mask = case.mask.copy()
     mask[mask == LEVEL_LABELS["C7"]] = 0
-    crops = segment_crops(case.image, mask, case.spacing_mm)
+    crops = segment_crops(case.image, locate_segments(mask, case.spacing_mm))
     assert isinstance(crops["C6/7"], NotEvaluable) and "C7" in crops["C6/7"].reason
     assert all(not isinstance(crops[s], NotEvaluable) for s in SEGMENTS[:-1])
 
 
 def test_widened_crop_centre_matches_the_plain_crop(case):
-    plain = segment_crops(case.image, case.mask, case.spacing_mm)["C4/5"]
-    wide = segment_crops(case.image, case.mask, case.spacing_mm, context=1.25, normalise=False)["C4/5"][0]
+    plain = segment_crops(case.image, locate_segments(case.mask, case.spacing_mm))["C4/5"]
+    wide = segment_crops(case.image, locate_segments(case.mask, case.spacing_mm), context=1.25, normalise=False)[
+        "C4/5"
+    ][0]
     assert wide.shape == (120, 280)
     view = centre_view(torch.from_numpy(wide)[None, None], 1.25)[0, 0].numpy()
     assert np.corrcoef(view.ravel(), plain[0].ravel())[0, 1] > 0.97

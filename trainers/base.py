@@ -1,27 +1,34 @@
-"""What the plain-loop trainers (compression, landmarks) share: their MONAI Label face, the cosine schedule, and
-the listing and reading of the datastore's final labels.
+"""What the trainers share: the common defaults, the plain-loop trainers' MONAI Label face, the listing and
+reading of the datastore's final labels, and the split of validation patients into selection and publish check.
 
-Both train small networks on data cut once into memory, so they run their own loop instead of MONAI Label's
-Ignite workflow, and both publish through ``lib.models.cards.publish_if_better``.
+The compression and landmark trainers train small networks on data cut once into memory, so they run their own
+loop instead of MONAI Label's Ignite workflow. Every trainer publishes through ``lib.models.cards.publish_if_better``
+on publish-check patients that chose neither the epoch nor the threshold.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import numpy as np
-import torch
 from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.io.labels import read_label_map
 from lib.io.radiograph import Radiograph
 from lib.io.reader import read_radiograph
 from lib.models.cards import PublishDecision, read_card
+from lib.models.splits import publish_check_split
 
 logger = logging.getLogger(__name__)
+
+# Defaults every trainer starts from (AdamW learning rate, its weight decay, validation share of patients
+# without a split); each trainer adds its own epochs and batch size.
+LEARNING_RATE = 2e-3
+WEIGHT_DECAY = 1e-4
+VAL_SPLIT = 0.1
+COMMON_DEFAULTS = {"learning_rate": LEARNING_RATE, "weight_decay": WEIGHT_DECAY, "val_split": VAL_SPLIT}
 
 
 class PlainTrainTask(TrainTask):
@@ -89,9 +96,15 @@ def read_final_labels(items: list[dict], max_pixels: int, what: str) -> Iterator
         yield item, image, mask
 
 
-def cosine_schedule(optimizer: torch.optim.Optimizer, steps: int) -> torch.optim.lr_scheduler.LambdaLR:
-    """Learning rate from its start value down to zero over ``steps`` optimiser steps (half a cosine)."""
-    steps = max(1, steps)
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda step: 0.5 * (1 + math.cos(math.pi * min(step, steps) / steps))
-    )
+def split_validation(validation: list[dict], usable: Callable[[list[dict]], bool]) -> tuple[list, list, str]:
+    """``(selection, publish check, note)`` of the validation items (``lib.models.splits.publish_check_split``).
+
+    ``usable`` says whether a set of items can score a model (e.g. has segments of both classes). When the
+    validation patients are too few to hold some out, both roles fall to the same items and the note says so.
+    """
+    selection, check = publish_check_split(validation)
+    if usable(selection) and usable(check):
+        return selection, check, "publish check on validation patients that chose neither the epoch nor the threshold"
+    note = "too few validation patients to hold some out: the publish check reuses the selection data"
+    logger.warning(note)
+    return validation, validation, note
