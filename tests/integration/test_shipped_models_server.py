@@ -1,0 +1,171 @@
+"""The shipped weights (``model/``) in a real server, asked through MONAI Label's client as Slicer asks: on a phantom
+film with a reference-positive and reference-negative segments, the probabilities and calls, the Grad-CAM heatmap,
+the finding values in the label map and their names, the model versions, and the same answer twice.
+
+The film is the held-out (``test_internal``) patient of a small seeded cohort; with the shipped weights its
+positive segment is called with a probability well above the card's threshold and its negatives well below.
+Retrained weights that miss these calls fail here, on purpose.
+"""
+
+from __future__ import annotations
+
+import json
+
+import nrrd
+import numpy as np
+import pytest
+from monailabel.client import MONAILabelClient
+from scipy import ndimage
+
+from apps.cli.phantom import make_cohort
+from apps.ops.server_process import LiveServer
+from apps.paths import APP_DIR
+from lib.anatomy.names import FINDING_LABELS, SEGMENTS, VERTEBRAE
+from lib.results.heatmap import heatmap_from_json
+from lib.results.pipeline import PIPELINE_LABELS
+
+SEED, PATIENTS = 11, 8  # 8 patients: 6 train, 1 validation, 1 test_internal
+FILM_SPLIT = "test_internal"
+SLICER_PARAMS = {"result_extension": ".nrrd", "result_dtype": "uint8"}  # what Slicer's module sends with infer
+NEAR_MM = 3.0  # "at the disc": within this distance of the positive segment's painted region
+CARDS = {
+    name: json.loads((APP_DIR / "model" / f"{name}.json").read_text())
+    for name in ("levels", "compression", "landmarks")
+}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("shipped")
+    studies = make_cohort(root / "studies", patients=PATIENTS, seed=SEED, workers=1)
+    with LiveServer(studies) as live:  # no --conf: the app's model/ folder, as a user's server serves it
+        yield live
+
+
+@pytest.fixture(scope="module")
+def client(server):
+    return MONAILabelClient(server.url)
+
+
+@pytest.fixture(scope="module")
+def film(client):
+    """The film and its reference: ``{"id", "positive" (highest Kang grade, cranial first), "negative" (lowest Kang
+    grade, cranial first), "negatives" (every reference-negative segment)}``, read from the datastore's image infos."""
+    objects = client.datastore()["objects"]
+    infos = {image_id: obj["image"]["info"] for image_id, obj in objects.items()}
+    held_out = sorted(i for i, info in infos.items() if info.get("split") == FILM_SPLIT)
+    assert len(held_out) == 1, f"expected one {FILM_SPLIT} film, got {held_out}"
+    image_id = held_out[0]
+    reference = infos[image_id]["segments"]
+    positives = [s for s in SEGMENTS if reference[s]["compression"] == 1 and reference[s]["evaluable"]]
+    negatives = [s for s in SEGMENTS if reference[s]["compression"] == 0]
+    readable_negatives = [s for s in negatives if reference[s]["evaluable"]]
+    assert positives and readable_negatives, f"{image_id}: needs a positive and a negative segment: {reference}"
+    return {
+        "id": image_id,
+        "positive": max(positives, key=lambda s: (reference[s]["kang"], -SEGMENTS.index(s))),
+        "negative": min(readable_negatives, key=lambda s: (reference[s]["kang"], SEGMENTS.index(s))),
+        "negatives": negatives,
+    }
+
+
+def _infer(client, image_id):
+    label_file, result = client.infer(model="pipeline", image_id=image_id, params=dict(SLICER_PARAMS))
+    return label_file, json.loads(result) if isinstance(result, str) else result
+
+
+@pytest.fixture(scope="module")
+def answer(client, film):
+    label_file, result = _infer(client, film["id"])
+    volume, header = nrrd.read(label_file)
+    return {"result": result, "volume": volume, "header": header}
+
+
+def test_spine_levels_and_model_versions(answer):
+    result = answer["result"]
+    assert result["cervical_spine_found"] is True and result["compression_called"] is True
+    assert set(VERTEBRAE[:5]) <= set(result["levels"]["found"])  # C2..C6
+    assert result["model_versions"] == {name: card["version"] for name, card in CARDS.items()}
+
+
+def test_every_evaluable_segment_has_a_probability_and_a_call_at_the_cards_threshold(answer):
+    result = answer["result"]
+    threshold = CARDS["compression"]["threshold"]
+    assert result["threshold"] == pytest.approx(threshold, abs=1e-9)
+    found = set(result["levels"]["found"])
+    segments = result["segments"]
+    assert set(segments) == set(SEGMENTS)
+    for segment in SEGMENTS:
+        upper, lower = segment.split("/")
+        assert segments[segment]["evaluable"] == ({upper, "C" + lower} <= found), segment
+    evaluable = [s for s in SEGMENTS if segments[s]["evaluable"]]
+    assert evaluable == result["summary"]["evaluable_segments"] and len(evaluable) >= 4
+    for segment in evaluable:
+        entry = segments[segment]
+        assert 0.0 <= entry["probability"] <= 1.0, (segment, entry)
+        assert entry["threshold"] == result["threshold"]
+        compressed = entry["probability"] >= threshold
+        assert entry["positive"] is compressed, (segment, entry)
+        assert entry["decision"] == ("compressed" if compressed else "not compressed"), (segment, entry)
+
+
+def test_reference_positive_is_called_compressed_and_negatives_are_not(answer, film):
+    segments, threshold = answer["result"]["segments"], CARDS["compression"]["threshold"]
+    positive, negative = segments[film["positive"]], segments[film["negative"]]
+    assert positive["evaluable"] and positive["probability"] > threshold and positive["decision"] == "compressed"
+    assert negative["evaluable"] and negative["probability"] < threshold and negative["decision"] == "not compressed"
+    called = [s for s in film["negatives"] if segments[s]["positive"] is True]
+    assert called == [], f"reference-negative segments called compressed: {called}"
+    summary = answer["result"]["summary"]
+    assert summary["positive"] is True and film["positive"] in summary["positive_segments"]
+
+
+def _finding_region(answer, segment) -> np.ndarray:
+    """[rows, cols] mask of the segment's finding value in the returned label map."""
+    return answer["volume"][:, :, 0].T == FINDING_LABELS[f"{segment} compression"]
+
+
+def _mm_from(region: np.ndarray, spacing_mm) -> np.ndarray:
+    return ndimage.distance_transform_edt(~region, sampling=tuple(spacing_mm))
+
+
+def test_label_map_has_the_films_geometry_and_only_the_called_findings(answer, film):
+    result, volume, header = answer["result"], answer["volume"], answer["header"]
+    rows, cols = result["radiograph"]["shape"]
+    assert volume.shape == (cols, rows, 1)  # W x H x 1, as Slicer holds a 2D image
+    row_mm, col_mm = result["radiograph"]["spacing_mm"]
+    assert np.allclose(np.diag(np.asarray(header["space directions"], float))[:2], [col_mm, row_mm])
+    present = set(np.unique(volume).tolist())
+    assert present <= set(range(13)), present
+    assert FINDING_LABELS[f"{film['positive']} compression"] in present
+    negative_values = {FINDING_LABELS[f"{s} compression"] for s in film["negatives"]}
+    assert not present & negative_values, present & negative_values
+    assert result["label_names"] == {name: v for name, v in PIPELINE_LABELS.items() if v in present - {0}}
+    assert set(result["label_names"].values()) == present - {0}
+
+
+def test_heatmap_is_on_the_film_and_peaks_at_the_positive_disc(answer, film):
+    result = answer["result"]
+    heat = heatmap_from_json(result["heatmap"])
+    assert heat is not None, "no heatmap in the answer"
+    assert heat.shape == tuple(result["radiograph"]["shape"])
+    assert heat.max() > 0.5
+    hot = float(np.mean(heat > 0))
+    assert 0.0 < hot < 0.5, hot  # inside the segment crops only
+    spacing = result["radiograph"]["spacing_mm"]
+    from_disc = _mm_from(_finding_region(answer, film["positive"]), spacing)
+    # The film's hottest Grad-CAM is reached at the positive segment's disc (each crop is scaled to its own maximum).
+    assert heat[from_disc <= NEAR_MM].max() == heat.max()
+    # The JSON's peak for that segment is there too, and the decoded heatmap is at its maximum around it.
+    x, y = result["segments"][film["positive"]]["heatmap_peak"]
+    row, col = int(round(y)), int(round(x))
+    assert from_disc[row, col] <= NEAR_MM, from_disc[row, col]
+    assert heat[max(row - 3, 0) : row + 4, max(col - 3, 0) : col + 4].max() == heat.max()
+
+
+def test_the_same_request_gives_the_same_answer(client, film, answer):
+    _, again = _infer(client, film["id"])
+    first = {s: (e["probability"], e["decision"]) for s, e in answer["result"]["segments"].items()}
+    second = {s: (e["probability"], e["decision"]) for s, e in again["segments"].items()}
+    assert second == first
+    assert again["label_names"] == answer["result"]["label_names"]
