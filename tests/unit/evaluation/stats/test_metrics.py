@@ -153,6 +153,18 @@ def test_mcnemar_matches_statsmodels(b, c):
     assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-12)
 
 
+def test_mcnemar_known_answers():
+    # Exact: 2 * P(X <= 3), X ~ Binomial(12, 1/2) = 2 * (1 + 12 + 66 + 220) / 4096.
+    exact = mcnemar_from_counts(3, 9)
+    assert exact["p_value"] == 2 * 299 / 4096 and exact["statistic"] == 3
+    assert mcnemar_from_counts(12, 12)["p_value"] == 1.0 and mcnemar_from_counts(0, 0)["p_value"] == 1.0
+    # 42 discordant: (|30 - 12| - 1)^2 / 42 on chi-square(1), whose survival function is erfc(sqrt(x / 2)).
+    chi = mcnemar_from_counts(30, 12)
+    assert chi["statistic"] == pytest.approx(289 / 42, abs=1e-12)
+    assert chi["p_value"] == pytest.approx(math.erfc(math.sqrt(289 / 42 / 2)), abs=1e-12)
+    assert mcnemar_from_counts(13, 13)["statistic"] == pytest.approx(1 / 26, abs=1e-12)
+
+
 def test_mcnemar_from_paired_correctness():
     a = np.array([1, 1, 1, 0, 1, 0], bool)
     b = np.array([0, 0, 1, 0, 1, 1], bool)
