@@ -4,9 +4,8 @@
 Pavlov 1987; film mm, clinical.md) or the smaller Torg-Pavlov ratio is below 0.8. Its score
 ``max((13 - canal_mm) / 13, (0.8 - ratio) / 0.8)`` is positive exactly when the rule calls the segment
 compressed, so one number serves both the binary call and the AUC.
-(b) Logistic regression on the segment's measurements (``FEATURES``), fitted by Newton's method with an L2
-penalty on standardised features; missing values take the training mean. numpy only (scikit-learn is a test
-dependency, used to check this fit).
+(b) Logistic regression on the segment's measurements (``FEATURES``): scikit-learn's L2-penalised fit (Newton,
+intercept not penalised) on standardised features; missing values take the training mean.
 """
 
 from __future__ import annotations
@@ -14,6 +13,7 @@ from __future__ import annotations
 from typing import Mapping, Optional, Sequence
 
 import numpy as np
+from sklearn.linear_model import LogisticRegression
 
 from lib.anatomy.measurements import CANAL_RELATIVE_STENOSIS_MM, TORG_PAVLOV_STENOSIS
 from lib.anatomy.names import segment_bodies
@@ -30,7 +30,6 @@ FEATURES = (
     "listhesis_pct",
     "segmental_angle_deg",
 )
-MAX_NEWTON_STEPS = 100
 
 
 def _value(row: Optional[Mapping], key: str) -> float:
@@ -92,35 +91,27 @@ def _sigmoid(z: np.ndarray) -> np.ndarray:
 def fit_logistic(X: np.ndarray, y: np.ndarray, l2: float = 1.0, features: Sequence[str] = FEATURES) -> dict:
     """Penalised logistic regression: minimises ``sum(log-loss) + l2 / 2 * |w|^2`` on standardised features.
 
-    X: float [N, F] (NaN = missing, imputed with the column mean); y: 0/1 [N]. Returns a JSON-ready model dict
-    (``weights`` and ``bias`` on the standardised scale, with the ``mean`` and ``std`` used).
+    X: float [N, F] (NaN = missing, imputed with the column mean); y: 0/1 [N]; l2 > 0. Returns a JSON-ready model
+    dict (``weights`` and ``bias`` on the standardised scale, with the ``mean`` and ``std`` used).
     """
     X, y = np.asarray(X, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if X.ndim != 2 or len(X) != len(y) or len(y) == 0:
         raise BadInputError(f"X must be [N, F] and y [N] with N > 0; got {X.shape} and {y.shape}")
     if not np.isin(y, (0, 1)).all() or len(set(y.tolist())) < 2:
         raise BadInputError("y must hold 0 and 1, both present")
+    if not l2 > 0:
+        raise BadInputError(f"l2 penalty {l2} must be positive")
     known = ~np.isnan(X)
     mean = np.where(known, X, 0.0).sum(axis=0) / np.maximum(known.sum(axis=0), 1)  # 0 for an all-missing column
     Z = np.where(np.isnan(X), mean, X) - mean
     std = Z.std(axis=0)
     std = np.where(std > 1e-12, std, 1.0)  # a constant column stays at 0 and gets weight 0
-    A = np.column_stack([Z / std, np.ones(len(Z))])
-    theta = np.zeros(A.shape[1])
-    penalty = np.full(A.shape[1], float(l2))
-    penalty[-1] = 0.0  # the intercept is not penalised (as in scikit-learn)
-    for _ in range(MAX_NEWTON_STEPS):
-        p = _sigmoid(A @ theta)
-        gradient = A.T @ (p - y) + penalty * theta
-        hessian = (A * (p * (1 - p))[:, None]).T @ A + np.diag(penalty) + 1e-9 * np.eye(A.shape[1])
-        step = np.linalg.solve(hessian, gradient)
-        theta -= step
-        if np.max(np.abs(step)) < 1e-10:
-            break
+    # C = 1 / l2 gives sklearn's objective C * sum(log-loss) + |w|^2 / 2 the same minimum; the intercept is free.
+    fit = LogisticRegression(C=1.0 / l2, solver="newton-cholesky", tol=1e-10, max_iter=100).fit(Z / std, y)
     return {
         "features": list(features),
-        "weights": theta[:-1].tolist(),
-        "bias": float(theta[-1]),
+        "weights": fit.coef_[0].tolist(),
+        "bias": float(fit.intercept_[0]),
         "mean": mean.tolist(),
         "std": std.tolist(),
         "l2": float(l2),

@@ -1,8 +1,8 @@
 """Diagnostic-accuracy statistics as pure functions returning plain dicts.
 
-Submodules: ``metrics`` (confusion counts, accuracy, sensitivity, ..., AUC, Wilson intervals),
-``bootstrap`` (vectorised patient-level cluster bootstrap), ``delong`` (two correlated AUCs),
-``agreement`` (Cohen's kappa, weighted kappa, Landis-Koch band, McNemar), ``threshold``
+Submodules: ``metrics`` (confusion counts, accuracy, sensitivity, ..., AUC, Wilson intervals; scikit-learn and
+statsmodels underneath), ``bootstrap`` (vectorised patient-level cluster bootstrap), ``delong`` (two correlated
+AUCs), ``agreement`` (Cohen's kappa, weighted kappa, Landis-Koch band, McNemar from statsmodels), ``threshold``
 (operating point chosen on validation data). No value returned here is NaN: an undefined
 metric is ``{"value": None, "undefined": "<reason>"}``.
 """

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from scipy import stats as sps
+from statsmodels.stats.contingency_tables import mcnemar as mcnemar_test
 
 from lib.core.errors import BadInputError
 
@@ -89,7 +90,7 @@ def cohen_kappa(a, b, weights=None, categories=(0, 1), confidence: float = 0.95)
 
 
 def mcnemar_from_counts(b: int, c: int) -> dict:
-    """McNemar test on discordant counts b (only a right) and c (only b right).
+    """McNemar test (statsmodels) on discordant counts b (only a right) and c (only b right).
 
     Exact two-sided binomial when b + c < 25, else chi-square (1 df) with continuity correction.
     Returns ``{"b", "c", "n_discordant", "method", "statistic", "p_value"}``.
@@ -97,15 +98,15 @@ def mcnemar_from_counts(b: int, c: int) -> dict:
     b, c = int(b), int(c)
     n = b + c
     out = {"b": b, "c": c, "n_discordant": n}
-    if n < EXACT_BELOW:
-        p = 1.0 if n == 0 else min(1.0, 2.0 * sps.binom.cdf(min(b, c), n, 0.5))
-        return {**out, "method": "exact binomial", "statistic": min(b, c), "p_value": float(p)}
-    stat = (abs(b - c) - 1.0) ** 2 / n
+    exact = n < EXACT_BELOW
+    test = mcnemar_test([[0, b], [c, 0]], exact=exact, correction=True)
+    if exact:
+        return {**out, "method": "exact binomial", "statistic": min(b, c), "p_value": float(test.pvalue)}
     return {
         **out,
         "method": "chi-square with continuity correction",
-        "statistic": float(stat),
-        "p_value": float(sps.chi2.sf(stat, 1)),
+        "statistic": float(test.statistic),
+        "p_value": float(test.pvalue),
     }
 
 

@@ -1,8 +1,8 @@
-"""DeLong's test for two correlated AUCs (same cases, two score sets), and the DeLong variance of one AUC.
+"""Hand-written: no maintained Python library (scikit-learn, SciPy, statsmodels) implements DeLong's paired AUC test.
 
+DeLong's test for two correlated AUCs (same cases, two score sets), and the DeLong variance of one AUC:
 DeLong, DeLong & Clarke-Pearson (1988), computed with midranks as in Sun & Xu (2014): the structural
 components (placements) come from three rankings instead of an m x n comparison matrix.
-Not in scikit-learn, SciPy or statsmodels, hence here.
 """
 
 from __future__ import annotations

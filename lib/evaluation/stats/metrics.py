@@ -3,12 +3,16 @@
 Conventions: ``y_true`` and ``y_pred`` are 1-D int arrays of 0/1 (1 = compression), ``scores`` are
 float probabilities in [0, 1], all of shape (n,). Every metric comes back as a dict: ``{"value": float}``
 or, when its denominator is empty, ``{"value": None, "undefined": "<reason>"}`` -- never NaN.
+AUC, ROC points and the Brier score are scikit-learn's, Wilson intervals statsmodels'.
 """
 
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as sps
+from sklearn.metrics import brier_score_loss, roc_auc_score, roc_curve
+from statsmodels.stats.proportion import proportion_confint
+
+from lib.core.errors import BadInputError
 
 # Each proportion: (numerator, denominator) in terms of the counts tp, fp, tn, fn.
 PROPORTIONS = ("accuracy", "sensitivity", "specificity", "ppv", "npv")
@@ -64,11 +68,8 @@ def wilson_interval(successes: int, n: int, confidence: float = 0.95):
     """Wilson score interval for a binomial proportion, ignoring clustering: ``[lo, hi]``, or None if n == 0."""
     if n <= 0:
         return None
-    z = sps.norm.ppf(0.5 + confidence / 2)
-    p = successes / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return [float(max(0.0, centre - half)), float(min(1.0, centre + half))]
+    lo, hi = proportion_confint(successes, n, alpha=1 - confidence, method="wilson")
+    return [float(lo), float(hi)]
 
 
 def binary_metrics(y_true, y_pred, unit: str = "segments", confidence: float = 0.95) -> dict:
@@ -91,17 +92,6 @@ def binary_metrics(y_true, y_pred, unit: str = "segments", confidence: float = 0
     return out
 
 
-def auc_value(y_true, scores) -> float:
-    """Area under the ROC curve by the Mann-Whitney statistic with midranks (ties count 1/2); NaN if one class."""
-    t = np.asarray(y_true).astype(bool)
-    s = np.asarray(scores, dtype=float)
-    n_pos, n_neg = int(t.sum()), int((~t).sum())
-    if n_pos == 0 or n_neg == 0:
-        return float("nan")
-    ranks = sps.rankdata(s)
-    return float((ranks[t].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def auc(y_true, scores, unit: str = "segments") -> dict:
     """AUC as ``{"value": float}``, or ``{"value": None, "undefined": reason}`` when a class is absent."""
     t = np.asarray(y_true).astype(bool)
@@ -109,26 +99,25 @@ def auc(y_true, scores, unit: str = "segments") -> dict:
         return {"value": None, "undefined": f"no positive {unit}"}
     if t.all():
         return {"value": None, "undefined": f"no negative {unit}"}
-    return {"value": auc_value(t, scores)}
+    return {"value": float(roc_auc_score(t, np.asarray(scores, dtype=float)))}
 
 
 def roc_curve_points(y_true, scores) -> dict:
     """ROC curve through every distinct threshold, from (0, 0) up: ``{"fpr", "tpr", "thresholds"}`` lists.
 
     ``thresholds[i]`` gives point i (call positive when score >= it); the first point, nothing called
-    positive, has None.
+    positive, has None. Needs both positive and negative cases.
     """
     t = np.asarray(y_true).astype(bool)
-    s = np.asarray(scores, dtype=float)
-    thresholds = np.concatenate([[np.inf], np.unique(s)[::-1]])
-    tpr = [float(np.mean(s[t] >= th)) if t.any() else 0.0 for th in thresholds]
-    fpr = [float(np.mean(s[~t] >= th)) if (~t).any() else 0.0 for th in thresholds]
-    return {"fpr": fpr, "tpr": tpr, "thresholds": [None] + [float(x) for x in thresholds[1:]]}
+    if not t.any() or t.all():
+        raise BadInputError("an ROC curve needs both positive and negative cases")
+    fpr, tpr, thresholds = roc_curve(t, np.asarray(scores, dtype=float), drop_intermediate=False)
+    return {"fpr": fpr.tolist(), "tpr": tpr.tolist(), "thresholds": [None] + thresholds[1:].tolist()}
 
 
 def brier_score(y_true, scores) -> float:
     """Mean squared difference between probability and outcome (0 is perfect); inputs shape (n,), n > 0."""
-    return float(np.mean((np.asarray(scores, dtype=float) - np.asarray(y_true, dtype=float)) ** 2))
+    return float(brier_score_loss(np.asarray(y_true).astype(int), np.asarray(scores, dtype=float)))
 
 
 def reliability_bins(y_true, scores, n_bins: int = 10) -> list:
@@ -136,7 +125,8 @@ def reliability_bins(y_true, scores, n_bins: int = 10) -> list:
     t = np.asarray(y_true, dtype=float)
     s = np.asarray(scores, dtype=float)
     edges = np.linspace(0.0, 1.0, n_bins + 1)
-    # The last bin is closed on the right so a probability of exactly 1 is counted.
+    # Not sklearn's calibration_curve: its bins are closed on the right (a probability on an edge falls in the
+    # lower bin) and it returns no counts. Here bins are [lo, hi), the last closed so a probability of 1 is counted.
     idx = np.clip(np.searchsorted(edges, s, side="right") - 1, 0, n_bins - 1)
     out = []
     for b in range(n_bins):

@@ -66,6 +66,19 @@ def test_logistic_fit_agrees_with_scikit_learn():
     assert np.max(np.abs(predict_logistic(model, X) - reference)) < 1e-4
 
 
+@pytest.mark.parametrize("l2", [0.1, 1.0, 10.0])
+def test_logistic_fit_is_the_minimum_of_the_stated_objective(l2):
+    # Gradient of sum(log-loss) + l2 / 2 * |w|^2 in the standardised weights, and of the unpenalised bias, is 0.
+    X, y = _cohort(seed=2)
+    model = fit_logistic(X, y, l2=l2, features=("a", "b", "c"))
+    Z = (X - np.asarray(model["mean"])) / np.asarray(model["std"])
+    residual = predict_logistic(model, X) - y
+    assert np.max(np.abs(Z.T @ residual + l2 * np.asarray(model["weights"]))) < 1e-8
+    assert abs(residual.sum()) < 1e-8
+    with pytest.raises(BadInputError, match="must be positive"):
+        fit_logistic(X, y, l2=0.0)
+
+
 def test_logistic_fit_recovers_a_separable_relation():
     rng = np.random.default_rng(1)
     canal = rng.uniform(8, 20, size=200)

@@ -1,5 +1,7 @@
 """Known-answer tests of lib.evaluation.stats point estimates, kappa, McNemar, Wilson and threshold selection."""
 
+import math
+
 import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score, f1_score, roc_auc_score
@@ -21,6 +23,7 @@ from lib.evaluation.stats import (
     select_threshold,
     wilson_interval,
 )
+from lib.evaluation.stats.metrics import roc_curve_points
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -31,6 +34,20 @@ def test_auc_and_f1_match_sklearn(seed):
     assert auc(y, s)["value"] == pytest.approx(roc_auc_score(y, s), abs=1e-12)
     pred = (s >= 0.5).astype(int)
     assert binary_metrics(y, pred)["f1"]["value"] == pytest.approx(f1_score(y, pred), abs=1e-12)
+
+
+def test_auc_known_answer_with_a_tie():
+    # Positives 0.35, 0.8, 0.9 against negatives 0.1, 0.35, 0.4: 1.5 + 3 + 3 of 9 pairs (the tie counts 1/2).
+    y = [0, 0, 1, 1, 0, 1]
+    s = [0.1, 0.4, 0.35, 0.8, 0.35, 0.9]
+    assert auc(y, s)["value"] == pytest.approx(7.5 / 9, abs=1e-15)
+
+
+def test_roc_curve_points_known_answer():
+    roc = roc_curve_points([0, 1, 1, 0], [0.1, 0.4, 0.4, 0.3])
+    assert roc == {"fpr": [0.0, 0.0, 0.5, 1.0], "tpr": [0.0, 1.0, 1.0, 1.0], "thresholds": [None, 0.4, 0.3, 0.1]}
+    with pytest.raises(BadInputError, match="both positive and negative"):
+        roc_curve_points([1, 1], [0.2, 0.4])
 
 
 def test_binary_metrics_counts():
@@ -57,6 +74,24 @@ def test_wilson_matches_statsmodels(k, n):
     lo, hi = proportion_confint(k, n, alpha=0.05, method="wilson")
     assert wilson_interval(k, n) == pytest.approx([lo, hi], abs=1e-12)
     assert wilson_interval(0, 0) is None
+
+
+@pytest.mark.parametrize(
+    "k,n,lo,hi",
+    # Newcombe (1998), Stat Med 17:857, Table I, method 3 (score interval without continuity correction).
+    [(81, 263, 0.2553, 0.3662), (15, 148, 0.0624, 0.1605), (0, 20, 0.0, 0.1611), (1, 29, 0.0061, 0.1718)],
+)
+def test_wilson_known_answers(k, n, lo, hi):
+    assert wilson_interval(k, n) == pytest.approx([lo, hi], abs=5e-5)
+
+
+def test_wilson_confidence_sets_the_width():
+    z = {0.90: 1.6448536269514722, 0.99: 2.5758293035489004}
+    for confidence, crit in z.items():
+        p, n = 0.3, 10  # closed form of the Wilson interval at 3 of 10
+        centre = (p + crit**2 / (2 * n)) / (1 + crit**2 / n)
+        half = crit * math.sqrt(p * (1 - p) / n + crit**2 / (4 * n * n)) / (1 + crit**2 / n)
+        assert wilson_interval(3, 10, confidence) == pytest.approx([centre - half, centre + half], abs=1e-12)
 
 
 @pytest.mark.parametrize("weights", [None, "linear", "quadratic"])
@@ -118,6 +153,18 @@ def test_mcnemar_matches_statsmodels(b, c):
     assert ours["statistic"] == pytest.approx(ref.statistic, abs=1e-12)
 
 
+def test_mcnemar_known_answers():
+    # Exact: 2 * P(X <= 3), X ~ Binomial(12, 1/2) = 2 * (1 + 12 + 66 + 220) / 4096.
+    exact = mcnemar_from_counts(3, 9)
+    assert exact["p_value"] == 2 * 299 / 4096 and exact["statistic"] == 3
+    assert mcnemar_from_counts(12, 12)["p_value"] == 1.0 and mcnemar_from_counts(0, 0)["p_value"] == 1.0
+    # 42 discordant: (|30 - 12| - 1)^2 / 42 on chi-square(1), whose survival function is erfc(sqrt(x / 2)).
+    chi = mcnemar_from_counts(30, 12)
+    assert chi["statistic"] == pytest.approx(289 / 42, abs=1e-12)
+    assert chi["p_value"] == pytest.approx(math.erfc(math.sqrt(289 / 42 / 2)), abs=1e-12)
+    assert mcnemar_from_counts(13, 13)["statistic"] == pytest.approx(1 / 26, abs=1e-12)
+
+
 def test_mcnemar_from_paired_correctness():
     a = np.array([1, 1, 1, 0, 1, 0], bool)
     b = np.array([0, 0, 1, 0, 1, 1], bool)
@@ -132,6 +179,11 @@ def test_brier_and_reliability():
     bins = reliability_bins(y, s)
     assert sum(b["n"] for b in bins) == 4
     assert bins[-1]["observed_rate"] == 1.0 and bins[-1]["n"] == 2  # 1.0 falls in the last bin
+    # A test set may hold one class only.
+    assert brier_score([0, 0], [0.1, 0.3]) == pytest.approx((0.01 + 0.09) / 2, abs=1e-15)
+    assert brier_score([1, 1], [0.1, 0.3]) == pytest.approx((0.81 + 0.49) / 2, abs=1e-15)
+    # A probability on a bin edge belongs to the bin above it: [0.1, 0.2) here.
+    assert [(b["lo"], b["n"]) for b in reliability_bins([0, 1], [0.1, 0.15])] == [(0.1, 2)]
 
 
 def test_select_threshold_youden_and_sensitivity():
