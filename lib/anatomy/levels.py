@@ -57,11 +57,6 @@ class LevelReport:
     is_cervical_spine: bool = False
     reason: str = ""
 
-    def to_dict(self) -> dict:
-        """JSON-ready summary (everything but the label map)."""
-        keys = ("found", "missing", "area_px", "area_mm2", "centroid_px", "warnings", "is_cervical_spine", "reason")
-        return {k: getattr(self, k) for k in keys}
-
 
 def principal_axis(points: np.ndarray) -> np.ndarray:
     """Unit direction [x, y] of largest spread of ``points`` [N, 2], oriented caudally (y increasing)."""

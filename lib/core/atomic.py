@@ -1,18 +1,18 @@
 """Atomic file writes: a temporary file in the target's folder, then a rename, so no reader ever sees half a file.
 
-Labels, indexes, reports and published model weights all go through here; a crash mid-write leaves the old file.
+Labels, indexes, reports, cards and checkpoints go through here; a crash mid-write leaves the old file.
 """
 
 from __future__ import annotations
 
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
 
-def _replace_from_temp(path: Path, write) -> None:
+def replace_atomic(path: Path, write) -> None:
+    """Call ``write(binary file)`` on a temporary file beside ``path``, then rename it over ``path``."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -29,15 +29,9 @@ def _replace_from_temp(path: Path, write) -> None:
 
 def write_text_atomic(text: str, path) -> None:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
-    _replace_from_temp(Path(path), lambda f: f.write(text.encode("utf-8")))
+    replace_atomic(Path(path), lambda f: f.write(text.encode("utf-8")))
 
 
 def write_json_atomic(obj, path) -> None:
     """Write JSON atomically; NaN or infinity is refused rather than written."""
     write_text_atomic(json.dumps(obj, indent=2, allow_nan=False), path)
-
-
-def copy_atomic(source, path) -> None:
-    """Copy ``source`` over ``path`` atomically (used to publish model weights)."""
-    with open(source, "rb") as src:
-        _replace_from_temp(Path(path), lambda f: shutil.copyfileobj(src, f))

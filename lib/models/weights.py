@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import os
 import threading
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -22,6 +21,8 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import torch
+
+from lib.core.atomic import replace_atomic
 
 logger = logging.getLogger(__name__)
 
@@ -56,18 +57,7 @@ def load_weights(network: torch.nn.Module, path, device="cpu") -> torch.nn.Modul
 
 def write_checkpoint(state_dict: dict, card: dict, path) -> None:
     """Weights and their card as one checkpoint, written atomically (a temporary file, then a rename)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    try:
-        torch.save({"model": state_dict, "card": card}, tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    replace_atomic(Path(path), lambda f: torch.save({"model": state_dict, "card": card}, f))
 
 
 @dataclass(frozen=True)
