@@ -28,8 +28,11 @@ WALL_FIT_SPAN = (0.2, 0.8)  # share of the body height whose wall points are fit
 ENDPLATE_FIT_MARGIN = 0.1  # share of the body depth left out at either end of an endplate
 DENS_TOLERANCE = 0.15  # a column reaching this share of the body height above the body top is the dens
 OPLL_GAP = 0.6  # the canal must start within this share of the body depth behind the wall (OPLL may sit between)
-RAY_STEP_PX = 0.25
-MIN_BODY_AREA_PX = 50
+RAY_LENGTH_DEPTHS = 3.0  # the spinolaminar ray is followed this many body depths (phantom truth canals: 0.6-1.3)
+RAY_STEP_PX = 0.25  # sampling step along that ray
+MIN_BODY_AREA_PX = 50  # bodies with fewer mask pixels are not fitted
+OUTLIER_RESIDUALS = 3.0  # line fits drop points off by more than this many median residuals (usual robust cut)
+OUTLIER_MIN_PX = 1.0  # and never drop points within a pixel of the line (a mask edge is quantised to pixels)
 
 
 def _robust_line(x: np.ndarray, y: np.ndarray) -> Optional[tuple]:
@@ -40,7 +43,7 @@ def _robust_line(x: np.ndarray, y: np.ndarray) -> Optional[tuple]:
             return None
         m, c = np.polyfit(x[keep], y[keep], 1)
         resid = np.abs(y - (m * x + c))
-        keep = np.isfinite(y) & (resid <= max(1.0, 3.0 * float(np.median(resid[keep]))))
+        keep = np.isfinite(y) & (resid <= max(OUTLIER_MIN_PX, OUTLIER_RESIDUALS * float(np.median(resid[keep]))))
     return float(m), float(c)
 
 
@@ -135,7 +138,7 @@ def _spinolaminar(canal: np.ndarray, corners: dict, anterior: np.ndarray) -> Opt
     back = np.array([wall[1], -wall[0]])
     back = back if back @ anterior < 0 else -back
     start = 0.5 * (ps + pi)
-    steps = np.arange(0.0, 3.0 * depth, RAY_STEP_PX)
+    steps = np.arange(0.0, RAY_LENGTH_DEPTHS * depth, RAY_STEP_PX)
     pts = start + steps[:, None] * back
     x0, y0 = np.floor(pts.min(axis=0)).astype(int) - 1
     x1, y1 = np.ceil(pts.max(axis=0)).astype(int) + 2

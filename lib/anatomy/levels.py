@@ -24,14 +24,18 @@ logger = logging.getLogger(__name__)
 MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fifth of the smallest is a speck
 MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
 EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
-MIN_LEVELS = 3
+MIN_LEVELS = 3  # fewer bodies than this are not called a cervical spine (three give an axis and two pitches)
 # clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
 # large necks widen this. C2 (with the dens) is left out of the height check.
 BODY_DEPTH_MM_RANGE = (8.0, 28.0)
 BODY_HEIGHT_MM_RANGE = (6.0, 24.0)
 MAX_DEPTH_TO_HEIGHT = 1.8  # an AP view shows bodies about twice as wide as tall
-MAX_AXIS_TILT_DEG = 45.0
+MAX_AXIS_TILT_DEG = 45.0  # a lateral film shows the spine nearer vertical than horizontal
 PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
+# Centroid step over the median step, per pair: under 0.6 an overlap, over 1.75 a skip (2; C2's dens gives ~1.5).
+STEP_TO_PITCH_RANGE = (0.6, 1.75)
+# Canal pixels kept 0.1-2.6 median body depths behind the body centres (wall at 0.5; phantom truth 0.46-1.72).
+CANAL_BAND_DEPTHS = (0.1, 2.6)
 
 
 @dataclass
@@ -79,7 +83,9 @@ def order_along_axis(bodies: list) -> list:
     return sorted(bodies, key=lambda b: float(b.centroid @ axis))
 
 
-def contiguous(centroids: Sequence[np.ndarray], low: float = 0.6, high: float = 1.75) -> bool:
+def contiguous(
+    centroids: Sequence[np.ndarray], low: float = STEP_TO_PITCH_RANGE[0], high: float = STEP_TO_PITCH_RANGE[1]
+) -> bool:
     """True when consecutive centroid distances are all within [low, high] x their median (no gap, no overlap).
 
     ``high`` allows for C2, whose centroid sits high because of the dens (about 1.5 pitches above C3's);
@@ -187,8 +193,8 @@ def _canal_and_side(label: np.ndarray, comps: dict, centroids: np.ndarray, depth
     back = float(np.sign(np.median(offset))) or 1.0
     pitch = float(np.median(np.diff(t_body)))
     inside = (
-        (back * offset > 0.1 * depth_px)
-        & (back * offset < 2.6 * depth_px)
+        (back * offset > CANAL_BAND_DEPTHS[0] * depth_px)
+        & (back * offset < CANAL_BAND_DEPTHS[1] * depth_px)
         & (t_pix > t_body[0] - pitch)
         & (t_pix < t_body[-1] + pitch)
     )

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pydicom
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixel_data_handlers.util import apply_modality_lut, apply_voi_lut
 
@@ -33,6 +34,9 @@ _METADATA_TAGS = (
     "SOPInstanceUID",
     "BitsStored",
 )
+# VOI LUT functions of PS3.3 C.11.2.1.3 that pydicom's apply_voi_lut implements.
+_VOI_FUNCTIONS = ("LINEAR", "LINEAR_EXACT", "SIGMOID")
+_WINDOW_BITS = 16  # output depth of the window view given to apply_voi_lut; its range is divided out again
 
 
 def read_dicom(path: Path, max_pixels: int) -> Radiograph:
@@ -141,12 +145,18 @@ def _first(value) -> float:
 
 
 def _apply_window(values: np.ndarray, ds: pydicom.Dataset) -> np.ndarray:
-    centre, width = _first(ds.WindowCenter), max(_first(ds.WindowWidth), 1.0)
-    if str(ds.get("VOILUTFunction", "LINEAR")).upper() == "SIGMOID":
-        return (1.0 / (1.0 + np.exp(-4.0 * (values - centre) / width))).astype(np.float32)
-    # DICOM PS3.3 C.11.2.1.2: the linear window maps [c - 0.5 - (w-1)/2, c - 0.5 + (w-1)/2] onto the output range.
-    low = centre - 0.5 - (width - 1.0) / 2.0
-    return window_to_unit(values, low, low + width - 1.0)
+    """The first VOI window, applied by pydicom (PS3.3 C.11.2.1.2: LINEAR, LINEAR_EXACT or SIGMOID), to [0, 1]."""
+    window = Dataset()
+    # The window alone, on an unsigned 16-bit view without rescale: pydicom then maps it onto [0, 2**16 - 1]
+    # whatever the file's bit depth, sign or rescale (the values are already modality values here), and
+    # MONOCHROME1 is inverted by the caller after the VOI.
+    window.PhotometricInterpretation = "MONOCHROME2"
+    window.BitsStored, window.PixelRepresentation = _WINDOW_BITS, 0
+    window.WindowCenter = _first(ds.WindowCenter)
+    window.WindowWidth = max(_first(ds.WindowWidth), 1.0)  # a width under 1 (invalid for LINEAR) is taken as 1
+    function = str(ds.get("VOILUTFunction", "LINEAR")).strip().upper()
+    window.VOILUTFunction = function if function in _VOI_FUNCTIONS else "LINEAR"  # unknown functions: LINEAR
+    return window_to_unit(apply_voi_lut(values, window), 0.0, float(2**_WINDOW_BITS - 1))
 
 
 def dicom_spacing(ds: pydicom.Dataset) -> tuple[tuple[float, float] | None, str, float | None]:

@@ -13,6 +13,8 @@ from typing import Hashable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from monai.transforms import Resize, SpatialPad
+from monai.utils import convert_to_tensor
 
 from lib.core.errors import BadInputError
 from lib.io.labels import check_label_matches, read_label_map
@@ -41,18 +43,16 @@ class Letterbox:
         """``[C, rows, cols]`` source -> ``[C, *size]`` letterboxed (``mode``: bilinear, area or nearest)."""
         tensor = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
         squeeze = tensor.ndim == 2
-        values = (tensor[None] if squeeze else tensor)[None].float()
-        kwargs = {"align_corners": False} if mode == "bilinear" else {}
-        scaled = F.interpolate(values, size=self.scaled_shape, mode=mode, **kwargs)[0]
-        out = torch.zeros((scaled.shape[0], *self.size), dtype=torch.float32)
-        out[:, : self.scaled_shape[0], : self.scaled_shape[1]] = scaled
+        values = (tensor[None] if squeeze else tensor).float()
+        scaled = _resize(values, self.scaled_shape, mode)
+        out = SpatialPad(self.size, method="end", mode="constant")(scaled)  # zeros at the bottom and right
+        out = convert_to_tensor(out, dtype=torch.float32, track_meta=False)
         return out[0] if squeeze else out
 
     def restore(self, array: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """``[C, *size]`` (e.g. class probabilities) -> ``[C, *source_shape]`` on the radiograph's pixels."""
-        cropped = array[:, : self.scaled_shape[0], : self.scaled_shape[1]][None].float()
-        kwargs = {"align_corners": False} if mode == "bilinear" else {}
-        return F.interpolate(cropped, size=self.source_shape, mode=mode, **kwargs)[0]
+        cropped = array[:, : self.scaled_shape[0], : self.scaled_shape[1]].float()
+        return convert_to_tensor(_resize(cropped, self.source_shape, mode), track_meta=False)
 
     def restore_region(self, array: torch.Tensor, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
         """Like ``restore`` (bilinear) but only for source pixels ``rows[0]:rows[1], cols[0]:cols[1]``.
@@ -60,6 +60,8 @@ class Letterbox:
         Samples exactly where ``F.interpolate(align_corners=False)`` would, so a region equals the same crop of a
         full restore, at a fraction of the cost when the anatomy fills a small part of the radiograph.
         """
+        # Hand-written: MONAI's Resize and Resample produce the whole output grid; a sub-window of the resized
+        # image needs its own sampling grid, so the grid is built here and sampled with ``F.grid_sample``.
         height, width = self.scaled_shape
         scale_r, scale_c = height / self.source_shape[0], width / self.source_shape[1]
         r = (torch.arange(rows[0], rows[1], dtype=torch.float32) + 0.5) * scale_r  # in scaled pixel units, +0.5
@@ -83,6 +85,12 @@ class Letterbox:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _resize(values: torch.Tensor, shape: tuple[int, int], mode: str) -> torch.Tensor:
+    """``[C, rows, cols]`` float32 -> ``[C, *shape]`` by MONAI's Resize (``F.interpolate`` underneath)."""
+    resize = Resize(shape, mode=mode, align_corners=False if mode == "bilinear" else None, dtype=torch.float32)
+    return resize(values)
 
 
 class LoadRadiographd:

@@ -71,6 +71,22 @@ def test_monochrome2_dx_with_rescale_and_window(tmp_path, ramp):
     assert image.pixels[10, 40] == pytest.approx(np.clip((value - low) / 800, 0, 1), abs=1e-6)
 
 
+@pytest.mark.parametrize("photometric", ["MONOCHROME2", "MONOCHROME1"])
+def test_linear_exact_window_maps_centre_plus_or_minus_half_the_width(tmp_path, ramp, photometric):
+    # PS3.3 C.11.2.1.3.2: LINEAR_EXACT maps [c - w/2, c + w/2] = [95, 105] onto the output range; the LINEAR formula
+    # (c - 0.5, w - 1) would map [95, 104] instead and put the centre at 5/9, not 1/2.
+    ds = make_dx(
+        ramp, WindowCenter=100, WindowWidth=10, VOILUTFunction="LINEAR_EXACT", PhotometricInterpretation=photometric
+    )
+    image = read_radiograph(save(ds, tmp_path / "exact.dcm"))
+    expected = np.clip((ramp.astype(np.float64) - 95) / 10, 0, 1)
+    if photometric == "MONOCHROME1":
+        expected = 1 - expected
+    assert image.pixels.dtype == np.float32
+    np.testing.assert_allclose(image.pixels, expected, atol=1e-6)
+    assert image.pixels[0, 10] == pytest.approx(0.5, abs=1e-6)  # the stored value 100 is the centre, either way
+
+
 def test_bits_above_bits_stored_are_masked(tmp_path, ramp):
     noisy = ramp | 0xF000  # garbage in the 4 unused high bits
     clean = read_radiograph(save(make_dx(ramp, WindowCenter=1000, WindowWidth=2000), tmp_path / "c.dcm"))

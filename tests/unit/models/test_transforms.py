@@ -31,3 +31,34 @@ def test_labels_use_nearest_and_keep_their_ids():
     out = Letterboxd(("label",), (200, 160), label_keys=("label",))({"label": label})
     assert out["label"].dtype == torch.uint8 and set(torch.unique(out["label"]).tolist()) == {0, 3}
     assert out["letterbox"]["source_shape"] == (400, 300)
+
+
+def _reference_letterbox(values: torch.Tensor, box: Letterbox, mode: str) -> torch.Tensor:
+    """The letterbox written out with torch: ``F.interpolate`` onto the scaled extent, zeros below and right."""
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    scaled = torch.nn.functional.interpolate(values[None].float(), size=box.scaled_shape, mode=mode, **kwargs)[0]
+    out = torch.zeros((values.shape[0], *box.size), dtype=torch.float32)
+    out[:, : box.scaled_shape[0], : box.scaled_shape[1]] = scaled
+    return out
+
+
+@pytest.mark.parametrize("shape", [(1200, 933), (90, 100), (320, 256), (321, 255), (37, 400)])
+@pytest.mark.parametrize("mode", ["bilinear", "area", "nearest"])
+def test_monai_letterbox_and_restore_equal_the_torch_reference(shape, mode):
+    rng = np.random.default_rng(sum(shape))
+    box = Letterbox.fit(shape, (320, 256))
+    if mode == "nearest":
+        source = torch.as_tensor(rng.integers(0, 8, (2, *shape)).astype(np.uint8))
+    else:
+        source = torch.as_tensor(rng.random((2, *shape), dtype=np.float32))
+    boxed, expected = box.apply(source, mode), _reference_letterbox(source, box, mode)
+    assert type(boxed) is torch.Tensor and boxed.dtype == torch.float32  # a plain tensor, no MONAI metadata
+    low = torch.rand(3, 320, 256, generator=torch.Generator().manual_seed(1))
+    kwargs = {"align_corners": False} if mode == "bilinear" else {}
+    cropped = low[None, :, : box.scaled_shape[0], : box.scaled_shape[1]]
+    restored = torch.nn.functional.interpolate(cropped, size=box.source_shape, mode=mode, **kwargs)[0]
+    if mode == "nearest":
+        assert torch.equal(boxed, expected) and torch.equal(box.restore(low, mode), restored)
+    else:
+        assert float((boxed - expected).abs().max()) < 1e-6
+        assert float((box.restore(low, mode) - restored).abs().max()) < 1e-6
