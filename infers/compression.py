@@ -72,13 +72,14 @@ class CompressionInfer(WeightedInferTask):
 
     model_name = "compression"
 
-    def __init__(self, pool: NetworkPool, levels_task, max_pixels: int, skip_writer=False):
+    def __init__(self, pool: NetworkPool, levels_task, max_pixels: int, config: dict | None = None, skip_writer=False):
         super().__init__(
             pool,
             type=InferType.SEGMENTATION,
             labels=dict(LEVEL_LABELS),
             dimension=2,
             description="Cord compression per disc segment (C2/3-C6/7) with Grad-CAM, on a lateral cervical radiograph",
+            config=config,
             skip_writer=skip_writer,
         )
         self.levels_task, self.max_pixels = levels_task, max_pixels

@@ -68,13 +68,14 @@ class LevelsInfer(WeightedInferTask):
 
     model_name = "levels"
 
-    def __init__(self, pool: NetworkPool, max_pixels: int, skip_writer=False):
+    def __init__(self, pool: NetworkPool, max_pixels: int, config: dict | None = None, skip_writer=False):
         super().__init__(
             pool,
             type=InferType.SEGMENTATION,
             labels=dict(LEVEL_LABELS),
             dimension=2,
             description="C2-C7 vertebral bodies and the spinal canal on a lateral cervical radiograph",
+            config=config,
             skip_writer=skip_writer,
         )
         self.max_pixels = max_pixels

@@ -71,10 +71,10 @@ class PipelineInfer(BasicInferTask):
             dimension=2,
             description="Cervical cord compression per disc segment (C2/3-C6/7) with Grad-CAM, levels and "
             "radiographic measurements, on a lateral cervical radiograph",
+            config={"device": device},
         )
         self.levels, self.compression, self.landmarks = levels, compression, landmarks
         self.max_pixels = max_pixels
-        self._config["device"] = device
 
     def pre_transforms(self, data=None):
         return []  # run() reads the radiograph once and hands the pixels to every model
@@ -105,7 +105,7 @@ class PipelineInfer(BasicInferTask):
         """Everything but the files: ``{"pixels", "pred" (uint8 marked label map), "heatmap" (float32 [rows, cols]
         in [0, 1] or None), "landmarks" (measured), "mask_landmarks" (before refinement), "result" (the JSON without
         file paths), "timings_ms"}``."""
-        device = str(request.get("device") or self._config.get("device", "cpu"))
+        device = str(request.get("device") or self.config().get("device", "cpu"))
         started = time.perf_counter()
         if not request.get("image"):
             # MONAI Label passes an empty path when the image id is not in the datastore.

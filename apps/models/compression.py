@@ -27,8 +27,9 @@ class CompressionModel(ServedModel):
         super().__init__(settings, app_dir, peers)
         # The levels task this model's crops come from: the app's own, shared (or a stand-in given by a test).
         levels_task = levels_task or self.peer("levels").infer_task
-        self.infer_task = CompressionInfer(self.pool, levels_task, max_pixels=settings.max_image_pixels)
-        self.infer_task._config["device"] = self.device
+        self.infer_task = CompressionInfer(
+            self.pool, levels_task, max_pixels=settings.max_image_pixels, config={"device": self.device}
+        )
 
     def infer(self):
         return {NAME: self.infer_task}

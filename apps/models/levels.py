@@ -24,8 +24,7 @@ class LevelsModel(ServedModel):
 
     def __init__(self, settings, app_dir: str, peers: dict | None = None):
         super().__init__(settings, app_dir, peers)
-        self.infer_task = LevelsInfer(self.pool, max_pixels=settings.max_image_pixels)
-        self.infer_task._config["device"] = self.device
+        self.infer_task = LevelsInfer(self.pool, max_pixels=settings.max_image_pixels, config={"device": self.device})
 
     def infer(self):
         return {NAME: self.infer_task}
