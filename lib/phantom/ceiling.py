@@ -1,7 +1,8 @@
 """The ceiling: how well the radiographically visible ground truth alone predicts the MRI label.
 
-A logistic regression (numpy IRLS, small ridge) on the visible features of the training split's segments,
-scored by AUC on every split. Invisible causes (disc bulge, flavum buckling) and MRI label noise keep it below 1.
+A logistic regression (scikit-learn, small ridge on the weights and the intercept alike) on the visible features
+of the training split's segments, scored by scikit-learn's AUC on every split. Invisible causes (disc bulge,
+flavum buckling) and MRI label noise keep it below 1.
 """
 
 from __future__ import annotations
@@ -9,7 +10,8 @@ from __future__ import annotations
 from typing import Dict, List, Optional, Tuple
 
 import numpy as np
-from scipy.stats import rankdata
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import roc_auc_score
 
 from lib.anatomy.names import SEGMENTS
 
@@ -39,20 +41,17 @@ def design_matrix(records: List[dict], split: Optional[str]) -> Tuple[np.ndarray
     return np.array(rows, dtype=np.float64).reshape(-1, len(FEATURES) + len(SEGMENTS)), np.array(labels, dtype=int)
 
 
-def fit_logistic(x: np.ndarray, y: np.ndarray, iterations: int = 50) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(weights [k+1], feature mean [k], feature sd [k]) by Newton-Raphson on standardised features."""
+def fit_logistic(x: np.ndarray, y: np.ndarray, l2: float = RIDGE) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(weights [k+1], feature mean [k], feature sd [k]) on standardised features; weights[0] is the intercept.
+
+    Minimises ``sum(log-loss) + l2 / 2 * |w|^2`` with the intercept penalised like the other weights.
+    """
     mean, sd = x.mean(axis=0), x.std(axis=0) + 1e-9
     z = np.column_stack([np.ones(len(x)), (x - mean) / sd])
-    w = np.zeros(z.shape[1])
-    for _ in range(iterations):
-        p = 1.0 / (1.0 + np.exp(-np.clip(z @ w, -30, 30)))
-        grad = z.T @ (p - y) + RIDGE * w
-        hess = (z * (p * (1 - p))[:, None]).T @ z + RIDGE * np.eye(len(w))
-        step = np.linalg.solve(hess, grad)
-        w -= step
-        if np.max(np.abs(step)) < 1e-8:
-            break
-    return w, mean, sd
+    # sklearn minimises C * sum(log-loss) + |w|^2 / 2 = C * (sum(log-loss) + l2 / 2 * |w|^2) for C = 1 / l2: same
+    # minimum; fit_intercept=False with the constant column in z puts the intercept under the penalty.
+    fit = LogisticRegression(C=1.0 / l2, fit_intercept=False, solver="newton-cholesky", tol=1e-12, max_iter=200)
+    return fit.fit(z, y).coef_[0].copy(), mean, sd
 
 
 def predict(model, x: np.ndarray) -> np.ndarray:
@@ -61,12 +60,10 @@ def predict(model, x: np.ndarray) -> np.ndarray:
 
 
 def auc(y: np.ndarray, score: np.ndarray) -> Optional[float]:
-    """Area under the ROC curve (Mann-Whitney, ties averaged); None without both classes."""
-    n_pos, n_neg = int(np.sum(y == 1)), int(np.sum(y == 0))
-    if n_pos == 0 or n_neg == 0:
+    """Area under the ROC curve (ties count one half); None without both classes."""
+    if len(np.unique(y)) < 2:
         return None
-    ranks = rankdata(score)
-    return float((ranks[y == 1].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+    return float(roc_auc_score(y, score))
 
 
 def ceiling(records: List[dict]) -> Dict[str, object]:
