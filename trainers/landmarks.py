@@ -2,9 +2,9 @@
 
 Every image with a final level label gives up to three points per vertebra (``lib.models.patches.POINTS``); their
 reference positions are ``lib.anatomy.landmarks.estimate_landmarks`` on the final label, the same fit the pipeline
-makes on a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's ``split``
-decides train and validation (test splits are never read). The candidate replaces the served weights only if its
-error on the same fixed validation displacements is lower (``lib.models.cards.publish_if_better``).
+makes on a predicted mask, so corrected masks sent back from Slicer are what the refiner learns. The datastore's
+``split`` decides train and validation (test splits are never read). The candidate replaces the served weights only
+if its error on the same fixed validation displacements is lower (``lib.models.cards.publish_if_better``).
 """
 
 from __future__ import annotations
