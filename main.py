@@ -6,8 +6,16 @@ its direct base class). ``python main.py --help`` lists the commands; each is a 
 
 from __future__ import annotations
 
-import logging
 import sys
+
+if __name__ == "__main__":
+    # The command line, before the imports below: a command imports what it needs when it runs, so ``serve``, which
+    # hands its process over to the server, starts light.
+    from apps.cli.main import main
+
+    sys.exit(main(sys.argv[1:]))
+
+import logging
 
 # No sys.path patching: MONAI Label puts the app folder on sys.path before loading this file, and
 # ``python main.py`` puts the script's folder there itself.
@@ -83,9 +91,3 @@ class CervicalCordApp(MONAILabelApp):
         for model in self.models.values():
             methods.update(model.scoring_methods())
         return methods
-
-
-if __name__ == "__main__":
-    from apps.cli.main import main
-
-    sys.exit(main(sys.argv[1:]))

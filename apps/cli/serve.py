@@ -1,16 +1,19 @@
-"""``python main.py serve``: MONAI Label on this app (127.0.0.1 by default), making the demo datastore on first run."""
+"""``python main.py serve``: MONAI Label on this app (127.0.0.1 by default), making the demo datastore on first run.
+
+The command hands its process over to the server (``os.execve``): no parent waits beside it, signals sent to the
+process (or its group) reach the server itself, and its exit status is the command's. Until then it stays light: the
+parser and this module import no torch and no MONAI Label, only the demo datastore's first run does.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
 import os
-import subprocess
 import sys
 
 from apps.cli.common import conf_dict
-from apps.paths import APP_DIR, DEMO_DATASTORE
-from lib.core.settings import parse_settings
+from apps.paths import DEMO_DATASTORE
 
 logger = logging.getLogger("main")
 
@@ -25,7 +28,10 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Start MONAI Label on this app (127.0.0.1 by default), making the demo datastore on first run."""
+    """Replace this process with MONAI Label's server on this app; returns only by raising (a bad ``--conf``)."""
+    from apps.ops.server_process import monailabel_command
+    from lib.core.settings import parse_settings
+
     conf = conf_dict(args.conf)
     parse_settings(conf)  # refuse a bad --conf here, with its message, before the server starts
     studies = str(args.studies) if args.studies else str(DEMO_DATASTORE)
@@ -34,23 +40,10 @@ def run(args: argparse.Namespace) -> int:
 
         logger.info("making the phantom demo datastore at %s (first run)", DEMO_DATASTORE)
         make_demo_datastore(DEMO_DATASTORE)
-    command = [
-        sys.executable,
-        "-m",
-        "monailabel.main",
-        "start_server",
-        "--app",
-        str(APP_DIR),
-        "--studies",
-        studies,
-        "--host",
-        args.host,
-        "--port",
-        str(args.port),
-    ]
-    for key, value in conf.items():
-        command += ["--conf", key, value]
+    command = monailabel_command(studies, args.port, conf, host=args.host)
     env = dict(os.environ)
     env.setdefault("MONAI_LABEL_TRACKING_ENABLED", "false")
     logger.info("serving on http://%s:%s (studies: %s)", args.host, args.port, studies)
-    return subprocess.call(command, env=env)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execve(command[0], command, env)

@@ -13,8 +13,9 @@ from pathlib import Path
 
 from apps.cli.common import conf_dict
 from apps.ops import ohif
-from apps.ops.ohif import ORTHANC_DIR, demo_screenshots, monailabel_command, monailabel_env
+from apps.ops.ohif import ORTHANC_DIR, demo_screenshots, monailabel_env
 from apps.ops.orthanc import DEFAULT_HTTP_PORT, Orthanc
+from apps.ops.server_process import monailabel_command
 from apps.paths import DEMO_DATASTORE
 
 # The demo's lines, the command's and the machinery's, under one logger name.

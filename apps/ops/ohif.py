@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import sys
 import tempfile
 import time
 import urllib.parse
@@ -17,7 +16,7 @@ import urllib.request
 from pathlib import Path
 
 from apps.ops.orthanc import Orthanc
-from apps.ops.server_process import LiveServer, free_port
+from apps.ops.server_process import LiveServer, free_port, monailabel_command
 from apps.paths import APP_DIR
 
 logger = logging.getLogger(__name__)
@@ -36,29 +35,6 @@ CHROMIUM_ARGS = [
 ]
 OVERLAY_DESCRIPTION = "Cervical cord overlay"  # lib.io.dicom_export's Secondary Capture series
 SCREENSHOT_PROBES = 8  # demo studies tried, in patient order, for one with a spine and a positive segment
-
-
-def monailabel_command(
-    studies_url: str, port: int, conf: dict[str, str] | None = None, host: str = "127.0.0.1"
-) -> list[str]:
-    """MONAI Label's own start command on this app (a URL is passed as is: ``serve`` takes a folder path)."""
-    command = [
-        sys.executable,
-        "-m",
-        "monailabel.main",
-        "start_server",
-        "--app",
-        str(APP_DIR),
-        "--studies",
-        studies_url,
-        "--host",
-        host,
-        "--port",
-        str(port),
-    ]
-    for key, value in (conf or {}).items():
-        command += ["--conf", key, value]
-    return command
 
 
 def monailabel_env(cache_dir: Path) -> dict[str, str]:
