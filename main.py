@@ -6,8 +6,17 @@ its direct base class). ``python main.py --help`` lists the commands; each is a 
 
 from __future__ import annotations
 
-import logging
 import sys
+
+if __name__ == "__main__":
+    # The command line, before the imports below: a command imports what it needs when it runs, so ``serve``, which
+    # hands its process over to the server, starts light.
+    from apps.cli.main import main
+
+    sys.exit(main(sys.argv[1:]))
+
+import logging
+import os
 
 # No sys.path patching: MONAI Label puts the app folder on sys.path before loading this file, and
 # ``python main.py`` puts the script's folder there itself.
@@ -30,6 +39,11 @@ logger = logging.getLogger(__name__)
 
 # Keys MONAI Label itself reads from --conf; passed through untouched.
 MONAI_LABEL_CONF_KEYS = ("server_mode",)
+# Added to the niceness of the process MONAI Label starts for one scoring task, so that inference requests the
+# server answers meanwhile keep their CPU.
+SCORING_NICENESS = 10
+# How MONAI Label runs a background task (scoring, training): ``python -m`` this module, one task per process.
+MONAI_LABEL_TASK_RUNNER = "monailabel.interfaces.utils.app"
 
 
 class CervicalCordApp(MONAILabelApp):
@@ -50,6 +64,11 @@ class CervicalCordApp(MONAILabelApp):
             version=APP_VERSION,
             labels=dict(LEVEL_LABELS),
         )
+        # MONAI Label scores with every method at start-up and after each next sample and training, when its own
+        # MONAI_LABEL_AUTO_UPDATE_SCORING (default on) says so. Here only with --conf auto_scoring true: the levels
+        # uncertainty (MC dropout on every unlabelled image) would take a core from the first requests otherwise.
+        # POST /scoring/<method> scores whenever asked.
+        self._auto_update_scoring = self.settings.auto_scoring and ml_settings.MONAI_LABEL_AUTO_UPDATE_SCORING
 
     def init_datastore(self):
         if self.studies.startswith(("http://", "https://")):
@@ -85,8 +104,15 @@ class CervicalCordApp(MONAILabelApp):
             methods.update(model.scoring_method())
         return methods
 
+    def scoring(self, request, datastore=None):
+        # In the process MONAI Label starts for this one task, scoring yields the CPU to the server's requests. Not
+        # in the server (``?run_sync=true`` scores in a request thread): niceness is per process.
+        if in_monailabel_task_process():
+            os.nice(SCORING_NICENESS)
+        return super().scoring(request, datastore)
 
-if __name__ == "__main__":
-    from apps.cli.main import main
 
-    sys.exit(main(sys.argv[1:]))
+def in_monailabel_task_process() -> bool:
+    """Whether this process is one MONAI Label started for a background task (``python -m`` its task runner)."""
+    spec = getattr(sys.modules.get("__main__"), "__spec__", None)
+    return getattr(spec, "name", None) == MONAI_LABEL_TASK_RUNNER

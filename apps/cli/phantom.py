@@ -1,4 +1,5 @@
-"""Phantom cohorts as MONAI Label datastores: generate with ``lib.phantom``, then index with the datastore.
+"""``python main.py phantom``: phantom cohorts as MONAI Label datastores, generated with ``lib.phantom`` and indexed
+with the datastore.
 
 The phantom writes images, level masks and ``phantom_labels.json``; this module copies each image's
 per-segment reference labels into the datastore's image info under ``segments`` (the place every trainer,
@@ -7,21 +8,52 @@ the pipeline and the evaluation read them from) and publishes the folder only on
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
 import shutil
 from pathlib import Path
 
-from apps.datastores.local import RadiographDatastore
 from lib.core.errors import BadParameterError
-from lib.phantom import cohort_config, demo_config, protocol_config, write_cohort
 
 logger = logging.getLogger(__name__)
 
 PHANTOM_LABELS = "phantom_labels.json"
 # Keys of a phantom segment that are the reference standard; the rest is ground truth kept under "phantom".
 REFERENCE_KEYS = ("compression", "kang", "evaluable")
+
+
+def add_parser(sub) -> None:
+    phantom = sub.add_parser("phantom", help="generate a synthetic lateral cervical radiograph cohort as a datastore")
+    phantom.add_argument("--out", type=Path, required=True, help="folder to create (must not exist)")
+    phantom.add_argument(
+        "--preset",
+        choices=("cohort", "protocol", "demo"),
+        default="cohort",
+        help="cohort: one centre split 80/10/10; protocol: 480/60/60 internal + 60 external; demo: small two-centre",
+    )
+    phantom.add_argument("--patients", type=int, default=24, help="patients (cohort and demo presets)")
+    phantom.add_argument("--seed", type=int, default=0, help="random seed; the same seed gives identical files")
+    phantom.add_argument("--centre", default="internal", help="centre profile (cohort preset)")
+    phantom.add_argument("--prevalence", type=float, default=0.5, help="share of compressed segments, 0-1 exclusive")
+    phantom.add_argument("--workers", type=int, default=2, help="worker processes")
+    phantom.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write a synthetic cohort as a MONAI Label datastore (protocol, demo or a one-centre cohort)."""
+    path = make_cohort(
+        args.out,
+        patients=args.patients,
+        seed=args.seed,
+        centre=args.centre,
+        prevalence=args.prevalence,
+        preset=args.preset,
+        workers=args.workers,
+    )
+    print(f"cohort written to {path}")
+    return 0
 
 
 def make_cohort(
@@ -34,6 +66,8 @@ def make_cohort(
     workers: int = 2,
 ) -> Path:
     """Generate a cohort into ``out`` (which must not exist) and index it as a datastore; returns ``out``."""
+    from lib.phantom import cohort_config, demo_config, protocol_config, write_cohort
+
     out = Path(out)
     if out.exists():
         raise BadParameterError(f"--out {out} already exists; choose a new folder (nothing was overwritten)")
@@ -65,6 +99,8 @@ def make_demo_datastore(out: str | Path, patients: int = 24, seed: int = 0) -> P
 
 def index_cohort(folder: str | Path) -> int:
     """Create the datastore index of a phantom folder with each image's ``segments`` in its info; returns images."""
+    from apps.datastores.local import RadiographDatastore
+
     folder = Path(folder)
     truth = json.loads((folder / PHANTOM_LABELS).read_text())
     store = RadiographDatastore(str(folder), max_image_pixels=400_000_000, auto_reload=False)

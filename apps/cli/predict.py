@@ -6,6 +6,7 @@ pipeline infer task is called in process, so the command and the server give the
 
 from __future__ import annotations
 
+import argparse
 import csv
 import dataclasses
 import io
@@ -15,29 +16,69 @@ from typing import Iterable, Optional
 
 from tqdm import tqdm
 
-from apps.datastores.local import RadiographDatastore
-from apps.models.registry import build_models
+from apps.cli.common import conf_dict, torch_threads
+from apps.paths import APP_DIR
 from lib.anatomy.names import SEGMENTS
 from lib.core.atomic import write_json_atomic, write_text_atomic
 from lib.core.errors import AppError, BadParameterError
 from lib.core.settings import Settings, parse_settings
-from lib.io.reader import RADIOGRAPH_EXTENSIONS, image_id_of
-from lib.models.crops import segment_targets
-from lib.results.outputs import write_pipeline_outputs
-from lib.results.overlay import segment_texts, write_overlay
-from lib.results.pipeline import segment_anchor_xy
 
 logger = logging.getLogger(__name__)
 
 
+def add_parser(sub) -> None:
+    predict = sub.add_parser("predict", help="run the pipeline on radiographs without a server (JSON, overlay PNG)")
+    predict.add_argument("inputs", nargs="*", type=Path, help="radiograph files or folders")
+    predict.add_argument("--out", type=Path, help="folder for <name>.json, <name>_overlay.png and label files")
+    predict.add_argument("--studies", type=Path, help="datastore: predict one split into a CSV instead")
+    predict.add_argument("--split", help="split to predict with --studies, e.g. test_internal")
+    predict.add_argument("--csv", type=Path, help="predictions CSV (patient_id, segment, probability, split)")
+    predict.add_argument("--reference", type=Path, help="also write the reference CSV from the datastore")
+    predict.add_argument("--threads", type=int, help="torch CPU threads")
+    predict.add_argument(
+        "--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir"
+    )
+    predict.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The pipeline without a server: JSON, overlay and label files per radiograph, or prediction CSVs for a split."""
+    torch_threads(args.threads)
+    pipeline, settings = build_pipeline(conf_dict(args.conf), APP_DIR)
+    if args.studies:
+        if not (args.split and args.csv):
+            raise BadParameterError("--studies needs --split and --csv")
+        summary = predict_split(pipeline, settings, args.studies, args.split, args.csv, args.reference)
+        print(
+            f"{summary['rows']} prediction rows for {summary['images']} images -> {args.csv}"
+            + (f"; {summary['reference_rows']} reference rows -> {args.reference}" if args.reference else "")
+            + (f"; failed: {', '.join(summary['failed'])}" if summary["failed"] else "")
+        )
+        return 0
+    if not args.inputs or not args.out:
+        raise BadParameterError("give radiograph files or folders and --out, or --studies with --split and --csv")
+    outcomes = predict_files(pipeline, args.inputs, args.out)
+    for path, result, error in outcomes:
+        print(f"\n{path.name}: {error if error else result['result']}")
+        if result:
+            print(segment_table(result))
+    failed = sum(error is not None for _, _, error in outcomes)
+    print(f"\n{len(outcomes) - failed} of {len(outcomes)} radiographs done -> {args.out}")
+    return 0 if failed < len(outcomes) else 2
+
+
 def build_pipeline(conf: dict, app_dir) -> tuple:
     """(pipeline infer task, settings) from ``--conf`` strings; only the pipeline (and what it joins) is built."""
+    from apps.models.registry import build_models
+
     settings = dataclasses.replace(parse_settings(conf), models=("pipeline",))
     return build_models(settings, str(app_dir))["pipeline"].infer_task, settings
 
 
 def radiograph_files(inputs: Iterable) -> list:
     """Files named, plus the radiographs in named folders (sorted, not recursive)."""
+    from lib.io.reader import RADIOGRAPH_EXTENSIONS
+
     out = []
     for item in map(Path, inputs):
         if item.is_dir():
@@ -50,6 +91,11 @@ def radiograph_files(inputs: Iterable) -> list:
 def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
     """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd`` and
     (when compression was assessed) ``<name>_heatmap.nrrd``. Returns the result JSON."""
+    from lib.io.reader import image_id_of
+    from lib.results.outputs import write_pipeline_outputs
+    from lib.results.overlay import segment_texts, write_overlay
+    from lib.results.pipeline import segment_anchor_xy
+
     name = image_id_of(image_path)
     data = pipeline.run({"image": str(image_path)})
     result = write_pipeline_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
@@ -110,6 +156,8 @@ def predict_split(
     """Predictions CSV ``patient_id, segment, probability, split`` (empty probability = not evaluable) for the
     images of one datastore split, and optionally the reference CSV ``patient_id, segment, compression, kang``
     from their info ``segments`` (compression from the Kang grade at ``settings.kang_threshold`` when given)."""
+    from apps.datastores.local import RadiographDatastore
+
     store = RadiographDatastore(str(studies), max_image_pixels=settings.max_image_pixels, read_only=True)
     ids = [i for i in sorted(store.list_images()) if store.get_image_info(i).get("split") == split]
     if not ids:
@@ -135,6 +183,8 @@ def predict_split(
 
 
 def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
+    from lib.models.crops import segment_targets
+
     targets = segment_targets(info, kang_threshold, require_evaluable=False)
     graded = info.get("segments") or {}
     rows = []

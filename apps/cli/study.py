@@ -9,15 +9,17 @@ model on the pipeline's own measurements, fitted on the validation patients, com
 
 from __future__ import annotations
 
+import argparse
 import csv
+import json
 import logging
 from pathlib import Path
 
 import numpy as np
 from tqdm import tqdm
 
+from apps.cli.common import conf_dict, torch_threads
 from apps.cli.predict import build_pipeline, reference_rows, write_csv
-from apps.datastores.local import RadiographDatastore
 from apps.paths import APP_DIR
 from lib.anatomy.names import SEGMENTS
 from lib.core.atomic import write_json_atomic
@@ -29,12 +31,48 @@ from lib.evaluation.baseline import (
     predict_logistic,
     rule_call,
 )
-from lib.evaluation.evaluate import evaluate
-from lib.evaluation.stats import delong_test
 
 logger = logging.getLogger(__name__)
 STUDY_SPLITS = ("validation", "test_internal", "test_external")
 RULE_READER = "measurement rule (canal < 13 mm or TPR < 0.8)"
+
+
+def add_parser(sub) -> None:
+    study = sub.add_parser("study", help="the study protocol on the phantom cohort, reported like the paper")
+    study.add_argument("--studies", type=Path, help="protocol datastore (default data/protocol, generated if absent)")
+    study.add_argument("--out", type=Path, default=APP_DIR / "runs" / "study", help="folder for the report")
+    study.add_argument("--train", action="store_true", help="train both models first (else use the shipped weights)")
+    study.add_argument("--levels-epochs", type=int, default=15)
+    study.add_argument("--compression-epochs", type=int, default=20)
+    study.add_argument("--bootstrap", type=int, default=2000)
+    study.add_argument("--seed", type=int, default=0)
+    study.add_argument("--threads", type=int)
+    study.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
+    study.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """The study protocol on the phantom cohort: pipeline on validation and both test sets, evaluation, report."""
+    torch_threads(args.threads)
+    result = run_study(
+        args.out,
+        studies=args.studies,
+        conf=conf_dict(args.conf),
+        train=args.train,
+        epochs={"levels": args.levels_epochs, "compression": args.compression_epochs},
+        n_bootstrap=args.bootstrap,
+        seed=args.seed,
+    )
+    sets = result["summary"].get("test_sets", {})
+    for name, block in sets.items():
+        metrics = block["units"]["segment"]["metrics"]
+        shown = {
+            k: (metrics.get(k) or {}).get("value") for k in ("accuracy", "auc", "sensitivity", "specificity", "kappa")
+        }
+        print(f"{name}: " + ", ".join(f"{k} {v:.3f}" for k, v in shown.items() if v is not None))
+    print(json.dumps(result["baselines"], indent=2))
+    print(f"report: {Path(args.out) / 'report.html'}")
+    return 0
 
 
 def ensure_protocol_cohort(studies: Path, seed: int) -> Path:
@@ -49,6 +87,8 @@ def ensure_protocol_cohort(studies: Path, seed: int) -> Path:
 
 def collect(pipeline, settings, studies: Path, progress: bool = True) -> list[dict]:
     """One row per image of the study splits: patient, split, pipeline result (or the error), reference info."""
+    from apps.datastores.local import RadiographDatastore
+
     store = RadiographDatastore(
         str(studies), max_image_pixels=settings.max_image_pixels, auto_reload=False, read_only=True
     )
@@ -94,6 +134,8 @@ def write_inputs(rows: list[dict], folder: Path, kang_threshold: int) -> dict:
 
 def logistic_baseline(rows: list[dict], reference_csv: Path) -> dict:
     """Fit the measurement logistic model on validation segments; AUC and DeLong against the network per test set."""
+    from lib.evaluation.stats import delong_test
+
     truth = {}
     with open(reference_csv, newline="") as f:
         for ref in csv.DictReader(f):
@@ -151,6 +193,8 @@ def run_study(
     progress: bool = True,
 ) -> dict:
     """The whole protocol; writes summary.json, report.html, baselines.json and the CSVs into ``out``."""
+    from lib.evaluation.evaluate import evaluate
+
     out.mkdir(parents=True, exist_ok=True)
     studies = ensure_protocol_cohort(Path(studies or APP_DIR / "data" / "protocol"), seed)
     conf = dict(conf or {})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import logging
 import os
@@ -9,8 +10,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from apps.datastores.local import RadiographDatastore
-from apps.models.registry import MODEL_REGISTRY
+from apps.cli.common import conf_dict, torch_threads
 from apps.paths import APP_DIR
 from lib.core.errors import BadParameterError
 from lib.core.settings import parse_settings
@@ -18,8 +18,47 @@ from lib.core.settings import parse_settings
 logger = logging.getLogger(__name__)
 
 
+def add_parser(sub) -> None:
+    train = sub.add_parser("train", help="train a model on a datastore (publishes only a better validated model)")
+    train.add_argument("model", choices=("levels", "compression", "landmarks"), help="which model")
+    train.add_argument("--studies", type=Path, required=True, help="datastore folder with final labels")
+    train.add_argument("--epochs", type=int, help="default: the model's own (levels 30, compression 12, landmarks 25)")
+    train.add_argument(
+        "--batch-size", type=int, help="default: the model's own (levels 8, compression 32, landmarks 64)"
+    )
+    train.add_argument("--learning-rate", type=float, help="default: the model's own (2e-3 for all three)")
+    train.add_argument("--val-split", type=float, default=0.1, help="validation share for images without a split")
+    train.add_argument("--threads", type=int, help="torch CPU threads")
+    train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
+    train.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Train a model on a datastore; the new weights replace the served ones only if they validate better."""
+    torch_threads(args.threads)
+    request = {
+        "max_epochs": args.epochs,
+        "train_batch_size": args.batch_size,
+        "learning_rate": args.learning_rate,
+        "val_split": args.val_split,
+    }
+    request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
+    stats = train_model(args.model, str(args.studies), conf_dict(args.conf), request)
+    print(
+        json.dumps(
+            {k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")},
+            indent=2,
+            default=str,
+        )
+    )
+    return 0
+
+
 def train_model(model: str, studies: str, conf: dict, request: dict) -> dict:
     """Train ``model`` on the datastore at ``studies``; returns the train task's stats (with the publish decision)."""
+    from apps.datastores.local import RadiographDatastore
+    from apps.models.registry import MODEL_REGISTRY
+
     if model not in MODEL_REGISTRY:
         raise BadParameterError(f"unknown model {model!r}; trainable models: {', '.join(MODEL_REGISTRY)}")
     if not os.path.isdir(studies):

@@ -2,7 +2,9 @@
 
 MONAI Label's ``LocalDatastore`` lists no ``.dcm`` files by default, accepts any upload, and rewrites its
 index JSON in place (a crash mid-write loses every label's info). This subclass fixes those three things and
-nothing else; the checks themselves live in ``lib``.
+nothing else; the checks themselves live in ``lib``. Because the index is replaced by a rename, its auto-reload
+(which watches for in-place modifications) also takes a rename onto the index as one: that is how the server sees
+what a scoring or training task process wrote.
 """
 
 from __future__ import annotations
@@ -42,6 +44,15 @@ class RadiographDatastore(LocalDatastore):
         self._max_image_pixels = max_image_pixels
         kwargs.setdefault("extensions", datastore_extensions())
         super().__init__(path, **kwargs)
+        handler = getattr(self, "_handler", None)  # the auto-reload file watcher's, when there is one
+        if handler is not None:
+            handler.on_moved = self._on_index_replaced
+
+    def _on_index_replaced(self, event) -> None:
+        """A rename onto the index (every write of this class, here or in a task process) modifies it: reload it
+        when another process wrote it (``_init_from_datastore_file`` compares its time with this one's last write)."""
+        if getattr(event, "dest_path", None) == self._datastore_config_path:
+            self._init_from_datastore_file()
 
     def add_image(self, image_id, image_filename, image_info):
         try:

@@ -21,8 +21,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def monailabel_command(
+    studies: str, port: int, conf: dict[str, str] | None = None, host: str = "127.0.0.1"
+) -> list[str]:
+    """MONAI Label's own start command on this app; ``studies`` is a datastore folder or a DICOMweb URL, passed as is.
+
+    ``python main.py serve`` execs it; ``demo-ohif`` and ``DicomwebServer`` run it as a child."""
+    command = [
+        sys.executable,
+        "-m",
+        "monailabel.main",
+        "start_server",
+        "--app",
+        str(APP_DIR),
+        "--studies",
+        studies,
+        "--host",
+        host,
+        "--port",
+        str(port),
+    ]
+    for key, value in (conf or {}).items():
+        command += ["--conf", key, value]
+    return command
+
+
 class LiveServer:
     """``python main.py serve`` on a datastore folder; ``url`` once ``/info/`` answers.
+
+    ``serve`` execs the server, so ``process`` is the server itself, the leader of its own process group (with the
+    task processes MONAI Label starts for scoring and training); ``stop`` sends SIGTERM to the group.
 
     As a context manager it waits for ``/info/`` (kept as ``info``) on entry and stops the server on exit, also when
     it never came up.
@@ -88,4 +116,10 @@ class LiveServer:
             except subprocess.TimeoutExpired:
                 os.killpg(self.process.pid, signal.SIGKILL)
                 self.process.wait()
+        try:
+            # A task MONAI Label started while shutting down (the next queued scoring method, say) missed the
+            # SIGTERM and would run on with no server to report to.
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the group is empty: the usual case
         self._log.close()

@@ -29,6 +29,7 @@ class Settings:
     kang_threshold: int = 2
     skip_trainers: bool = False
     epistemic_samples: int = 5
+    auto_scoring: bool = False
     use_pretrained: bool = True
     model_dir: str = ""
 
@@ -42,6 +43,8 @@ _HELP = {
     "kang_threshold": "Kang grade from which a segment counts as compressed; 1 to 3",
     "skip_trainers": "serve models without registering trainers (true/false)",
     "epistemic_samples": "dropout samples for the uncertainty strategy; 2 to 50",
+    "auto_scoring": "run every scoring method at start-up and after each next sample and training (true/false); "
+    "off: only on POST /scoring/<method>",
     "use_pretrained": "start from the weights shipped in model/ when present (true/false)",
     "model_dir": "folder for weights, cards and training runs; empty means the app's model/ folder",
 }

@@ -1,6 +1,7 @@
 """The annotation loop through the real server and MONAI Label's client (the REST calls 3D Slicer makes):
-uncertainty scoring, next sample, inference, a corrected label in Slicer's own segment order, training,
-and the new weights served without a restart. Plus the levels model's bad-input answers.
+uncertainty scoring when asked (never by itself: ``auto_scoring`` is off), next sample, inference, a corrected label
+in Slicer's own segment order, training, and the new weights served without a restart. Plus the levels model's
+bad-input answers.
 """
 
 from __future__ import annotations
@@ -76,18 +77,29 @@ def loop(tmp_path_factory):
         }
 
 
-def _post_when_free(url: str, timeout_s: float = 120) -> dict:
-    """POST, waiting while the server answers 429 (the scoring it starts by itself at start-up is still running)."""
+def _scoring_tasks(url: str) -> list[dict]:
+    """Every scoring task the server has started (``GET /scoring/?all=true``; 404 while there is none)."""
+    try:
+        with urllib.request.urlopen(f"{url}/scoring/?all=true", timeout=30) as response:
+            return json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        if error.code == 404:
+            return []
+        raise
+
+
+def _score(url: str, method: str, timeout_s: float = 300) -> dict:
+    """``POST /scoring/<method>`` as Slicer sends it (a task process of its own), then wait for the task to end."""
+    request = urllib.request.Request(f"{url}/scoring/{method}", data=b"", method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        task = json.loads(response.read())
     deadline = time.monotonic() + timeout_s
-    while True:
-        request = urllib.request.Request(url, data=b"", method="POST")
-        try:
-            with urllib.request.urlopen(request, timeout=120) as response:
-                return json.loads(response.read())
-        except urllib.error.HTTPError as error:
-            if error.code != 429 or time.monotonic() > deadline:
-                raise
+    while time.monotonic() < deadline:
+        task = next(t for t in _scoring_tasks(url) if t["id"] == task["id"])
+        if task["status"] not in ("SUBMITTED", "RUNNING"):
+            return task
         time.sleep(1)
+    raise TimeoutError(f"scoring {method} still {task['status']} after {timeout_s} s")
 
 
 def test_phantom_datastore_counts_its_images_and_labels(loop):
@@ -98,11 +110,25 @@ def test_phantom_datastore_counts_its_images_and_labels(loop):
     assert set(info["segments"]) == {"C2/3", "C3/4", "C4/5", "C5/6", "C6/7"} and info["split"] == "train"
 
 
-def test_uncertainty_scoring_and_next_sample(loop):
-    scores = _post_when_free(f"{loop['server'].url}/scoring/levels_uncertainty?run_sync=true")
-    assert set(scores["scores"]) == set(UNLABELLED)
+def test_uncertainty_scoring_when_asked_and_next_sample(loop):
+    url = loop["server"].url
+    assert _scoring_tasks(url) == []  # nothing was scored at start-up
+    assert _score(url, "levels_uncertainty")["status"] == "DONE"
+    deadline = time.monotonic() + 10  # the task process wrote the index; the server reloads it a moment later
+    while True:
+        objects = loop["client"].datastore()["objects"]
+        scores = {
+            i: o["image"]["info"]["levels_uncertainty"]
+            for i, o in objects.items()
+            if "levels_uncertainty" in o["image"]["info"]
+        }
+        if set(scores) == set(UNLABELLED) or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert set(scores) == set(UNLABELLED)
     sample = loop["client"].next_sample("levels_uncertainty", {})
-    assert sample["id"] == max(scores["scores"], key=scores["scores"].get)
+    assert sample["id"] == max(scores, key=scores.get)
+    assert len(_scoring_tasks(url)) == 1  # the next sample started no scoring of its own
 
 
 def test_inference_answers_with_a_label_file_on_the_radiograph_geometry(loop):
@@ -151,6 +177,7 @@ def test_training_publishes_better_weights_that_are_served_without_restart(loop)
         if (loop["model_dir"] / "levels.json").exists()
         else {}
     )
+    scoring_tasks = len(_scoring_tasks(loop["server"].url))
     client.train_start("levels", {"max_epochs": 1, "train_batch_size": 4, "val_batch_size": 2})
     deadline = time.monotonic() + 420
     status = client.train_status()
@@ -158,6 +185,7 @@ def test_training_publishes_better_weights_that_are_served_without_restart(loop)
         time.sleep(2)
         status = client.train_status()
     assert status["status"] == "DONE", status
+    assert len(_scoring_tasks(loop["server"].url)) == scoring_tasks  # training started no scoring of its own
     card = json.loads((loop["model_dir"] / "levels.json").read_text())
     assert card.get("version") != before.get("version") and card["validation_score"] > 0
     _, params = client.infer("levels", UNLABELLED[2], {})

@@ -1,12 +1,36 @@
-"""The benchmarks behind every figure in the README and the model cards, one function per name.
+"""``python main.py benchmark NAME``: the benchmarks behind every figure in the README and the model cards, one
+function per name.
 
 Each takes the parsed ``python main.py benchmark`` arguments and returns a JSON-ready dict.
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import shutil
 from pathlib import Path
+
+from apps.paths import APP_DIR
+
+
+def add_parser(sub) -> None:
+    benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
+    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
+    benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
+    benchmark.add_argument("--seed", type=int, default=0)
+    benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
+    benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
+    benchmark.add_argument("--limit", type=int, help="at most this many images per split")
+    benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
+    benchmark.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run one benchmark and print its figures as JSON (the numbers quoted in the README and model cards)."""
+    result = BENCHMARKS[args.name](args)
+    print(json.dumps(result, indent=2))
+    return 0
 
 
 def _fresh(folder: Path) -> Path:

@@ -80,13 +80,8 @@ def server_peak_memory_mb(studies: Path, model_dir: str, image_ids: list[str]) -
         client = MONAILabelClient(server.url)
         for image_id in image_ids:
             client.infer("levels", image_id, {})
+        # LiveServer runs "python main.py serve", which execs the server: the process is the server itself.
         status = Path(f"/proc/{server.process.pid}/status").read_text()
-        # LiveServer runs "python main.py serve", which runs the server as its child.
-        children = [
-            int(p) for p in Path(f"/proc/{server.process.pid}/task/{server.process.pid}/children").read_text().split()
-        ]
-        if children:
-            status = Path(f"/proc/{children[0]}/status").read_text()
         line = next(row for row in status.splitlines() if row.startswith("VmHWM"))
         return round(int(line.split()[1]) / 1024, 1)
 

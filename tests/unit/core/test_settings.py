@@ -12,6 +12,7 @@ def test_defaults_and_typed_values():
     assert parsed.preload is True and parsed.tracking is False
     assert parsed.models == ("levels", "pipeline") and parsed.kang_threshold == 3
     assert parse_settings({"models": "all"}).models == MODEL_NAMES
+    assert Settings().auto_scoring is False and parse_settings({"auto_scoring": "true"}).auto_scoring is True
 
 
 @pytest.mark.parametrize(
@@ -22,6 +23,7 @@ def test_defaults_and_typed_values():
         ({"max_image_pixels": "lots"}, r"max_image_pixels='lots' is not an integer"),
         ({"models": "levels,spleen"}, r"unknown models \['spleen'\]"),
         ({"device": "tpu"}, r"device='tpu' is not allowed"),
+        ({"auto_scoring": "sometimes"}, r"auto_scoring='sometimes' is not a boolean"),
         ({"prelaod": "true"}, r"unknown setting\(s\) \['prelaod'\]"),
     ],
 )
