@@ -24,13 +24,6 @@ from apps.paths import APP_DIR
 from lib.anatomy.names import SEGMENTS
 from lib.core.atomic import write_json_atomic
 from lib.core.errors import AppError
-from lib.evaluation.baseline import (
-    feature_matrix,
-    features_from_pipeline,
-    fit_logistic,
-    predict_logistic,
-    rule_call,
-)
 
 logger = logging.getLogger(__name__)
 STUDY_SPLITS = ("validation", "test_internal", "test_external")
@@ -114,6 +107,9 @@ def collect(pipeline, settings, studies: Path, progress: bool = True) -> list[di
 
 def write_inputs(rows: list[dict], folder: Path, kang_threshold: int) -> dict:
     """predictions.csv, reference.csv and readers.csv (the rule as a reader) for ``lib.evaluation.evaluate``."""
+    # Imported here, not at the top: the command line builds its parser without scikit-learn.
+    from lib.evaluation.baseline import features_from_pipeline, rule_call
+
     predictions, reference, readers = [], [], []
     for row in rows:
         segments = (row["result"] or {}).get("segments", {})
@@ -134,6 +130,7 @@ def write_inputs(rows: list[dict], folder: Path, kang_threshold: int) -> dict:
 
 def logistic_baseline(rows: list[dict], reference_csv: Path) -> dict:
     """Fit the measurement logistic model on validation segments; AUC and DeLong against the network per test set."""
+    from lib.evaluation.baseline import feature_matrix, features_from_pipeline, fit_logistic, predict_logistic
     from lib.evaluation.stats import delong_test
 
     truth = {}

@@ -20,8 +20,14 @@ LIGHT = {"models": "levels", "skip_trainers": "true"}
 
 
 @pytest.fixture
-def build_app(tmp_path):
-    """``conf`` -> the app on a one-radiograph datastore (no final label), as ``monailabel start_server`` builds it."""
+def build_app(tmp_path, monkeypatch):
+    """``conf`` -> the app on a one-radiograph datastore (no final label), as ``monailabel start_server`` builds it.
+
+    MONAI Label unloads every ``lib`` module before it loads an app; in this test process that would leave the other
+    tests holding classes of the old modules (errors no longer caught, functions no longer picklable), so the
+    reload is switched off here (``MONAI_LABEL_RELOAD_APP_LIB``), as a server process never needs it either.
+    """
+    monkeypatch.setenv("MONAI_LABEL_RELOAD_APP_LIB", "false")
     studies = tmp_path / "studies"
     studies.mkdir()
     shutil.copyfile(pydicom_data_file("RG1_UNCR.dcm"), studies / "chest.dcm")
