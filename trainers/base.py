@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 import numpy as np
+import torch
 from monailabel.interfaces.tasks.train import TrainTask
 
 from lib.io.labels import read_label_map
@@ -60,6 +61,15 @@ class PlainTrainTask(TrainTask):
 
     def stats(self):
         return read_card(self.model_dir / "stats.json")
+
+    @staticmethod
+    def optimiser(network: torch.nn.Module, options: dict, steps: int) -> tuple:
+        """AdamW at the options' learning rate and weight decay, the rate annealed to zero over ``steps`` optimiser
+        steps (half a cosine)."""
+        optimizer = torch.optim.AdamW(
+            network.parameters(), lr=float(options["learning_rate"]), weight_decay=float(options["weight_decay"])
+        )
+        return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=max(1, steps))
 
     def options(self, request: dict | None) -> dict:
         """The defaults overridden by the request's values that are set."""

@@ -141,11 +141,7 @@ class CompressionTrainer(PlainTrainTask):
         generator = torch.Generator().manual_seed(int(options["seed"]))
         network = self._network_factory().to(self._device)
         epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
-        optimizer = torch.optim.AdamW(
-            network.parameters(), lr=float(options["learning_rate"]), weight_decay=float(options["weight_decay"])
-        )
-        steps = max(1, epochs * math.ceil(len(train) / batch))
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+        optimizer, scheduler = self.optimiser(network, options, epochs * math.ceil(len(train) / batch))
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
         self.model_dir.mkdir(parents=True, exist_ok=True)
