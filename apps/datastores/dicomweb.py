@@ -186,7 +186,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             if label_tag != DefaultLabelTag.FINAL:
                 return image_id
             names = {v: n for n, v in LEVEL_LABELS.items()}
-            seg = label_seg(_source(folder), label, names, "Cervical levels label", image.spacing_mm)
+            seg = label_seg(_source(folder), label, names, "Cervical levels label")
         except AppError as exc:
             raise http_error(exc) from None
         try:
@@ -209,7 +209,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             image = read_radiograph(folder, self._max_image_pixels)
             label = read_label_map(label_filename).astype(np.uint8)
             heatmap = heatmap_from_json(result.get("heatmap"))
-            datasets = findings_datasets(_source(folder), label, result, image.pixels, heatmap, image.spacing_mm)
+            datasets = list(findings_datasets(_source(folder), label, result, image.pixels, heatmap).values())
         except AppError as exc:
             raise http_error(exc) from None
         try:
