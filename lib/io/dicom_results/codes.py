@@ -1,7 +1,7 @@
 """The coded concepts the app's DICOM objects use, in one place.
 
 SNOMED CT (SCT) and DICOM (DCM) codes where a standard concept fits; a small private coding scheme
-(``99CCORD``, described in each SR's Coding Scheme Identification Sequence) for the app's own measurements that
+(``99CCORD``, named in each SR's Coding Scheme Identification Sequence) for the app's own measurements that
 have no standard code (Torg-Pavlov ratio, disc heights by position).
 
 Vertebrae: the DICOM anatomic codes C2 39976000 .. C7 87391001; spinal canal: SCT 61853006 "Vertebral canal";
@@ -12,7 +12,6 @@ Structure") at SCT "Level of C2/C3 intervertebral disc" 243902007 .. "Level of C
 from __future__ import annotations
 
 from highdicom.sr import CodedConcept
-from pydicom.dataset import Dataset
 
 from lib.anatomy.names import SEGMENTS
 
@@ -69,12 +68,3 @@ DISC_HEIGHT = {
 }
 MM = CodedConcept("mm", "UCUM", "millimeter")
 NO_UNITS = CodedConcept("1", "UCUM", "no units")
-
-
-def coding_scheme_identification() -> list[Dataset]:
-    """Items for (0008,0110) Coding Scheme Identification Sequence describing the private scheme."""
-    item = Dataset()
-    item.CodingSchemeDesignator = PRIVATE_SCHEME
-    item.CodingSchemeName = "Cervical cord app measurements"
-    item.CodingSchemeResponsibleOrganization = "CervicalCord"
-    return [item]

@@ -4,7 +4,8 @@
 Measurement groups, each with a Tracking Identifier a reader can key on:
 - ``"patient summary"`` (always, so the report is never empty): qualitative evaluations SCT 122494005 "Cervical
   spine" = Present / Absent (whether a lateral cervical spine was found) and, when any segment was assessed,
-  "Spinal cord compression" = Present / Absent for the patient with the highest segment probability;
+  "Spinal cord compression" = Present / Absent for the patient (positive if any segment is) and the highest
+  segment probability;
 - ``"C5/6 compression"`` (one per segment the classifier assessed): finding type SCT 71286001 "Spinal cord
   compression" at SCT "Level of C5/C6 intervertebral disc"; measurements DCM 122157 "Probability" and
   DCM 122411 "Threshold Value" (of the weights that answered; decision = probability >= threshold); qualitative
