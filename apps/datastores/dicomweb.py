@@ -3,19 +3,31 @@
 What 0.8.5 does and why it is changed here:
 - it lists CT series only: this lists CR and DX series holding one single-frame image, and logs why others are skipped;
 - it converts each series to NIfTI with ITK, which drops ImagerPixelSpacing and the MONOCHROME1 handling of
-  ``lib.io.reader``: this keeps the downloaded DICOM folder, which ``lib.io.reader.read_radiograph`` reads;
-- it saves a final label through dcmqi (not installed) and pydicom-seg needs an image position a radiograph has
-  not: this builds the SEG with ``lib.io.dicom_export`` on canonical ids and reads SEGs back by segment name;
-- a DICOMweb server that is down becomes a 503 that says so, and nothing failed is cached, so the server
-  recovers when Orthanc comes back. A saved pipeline result (``save_label`` on the pipeline) is written
-  back to the study as a findings SEG and an overlay Secondary Capture.
+  ``lib.io.reader``: this keeps the downloaded DICOM file, which ``lib.io.reader.read_radiograph`` reads and
+  ``GET /datastore/image`` serves (that endpoint answers a file, never a folder);
+- it saves a final label through dcmqi (not installed): this builds the SEG with ``lib.io.dicom_results`` on
+  canonical ids;
+- its SEG reader knows BINARY SEGs only and takes every SEG at face value: this reads BINARY, FRACTIONAL and
+  LABELMAP SEGs (OHIF 3.13 stores Label Map Segmentation Storage by default), maps segment names to the canonical
+  level names (``"c5"`` is ``C5``), drops finding segments from an edited findings SEG, keeps the newest label SEG
+  of an image (Series Date/Time, else Instance Creation, else Content Date/Time) and says which in the log and the
+  label's info, and refuses a SEG it cannot use (other image, unknown names, another size) with a 4xx;
+- a DICOMweb server that is down becomes a 503 that says so, and nothing failed is cached (downloads land in a
+  temporary folder and are renamed into place), so the server recovers when Orthanc comes back. A saved pipeline
+  result (``save_label`` on the pipeline) is written back to the study as a findings SEG, an overlay Secondary
+  Capture and a measurement SR, all built before one STOW-RS request stores them.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import shutil
+import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
 
 import numpy as np
 import pydicom
@@ -29,10 +41,11 @@ from pydicom.dataset import Dataset
 
 from apps.datastores.local import canonical_label
 from lib.anatomy.names import LEVEL_LABELS
-from lib.core.errors import AppError
+from lib.core.errors import AppError, BadInputError
 from lib.core.http import http_error
-from lib.io.dicom_export import findings_datasets, label_seg, read_seg
-from lib.io.labels import read_label_map, remap_by_name, write_label_map
+from lib.io.dicom_results import findings_datasets, label_seg, level_label, read_seg_content
+from lib.io.dicom_results.common import MANUFACTURER
+from lib.io.labels import read_label_map, write_label_map
 from lib.io.reader import read_radiograph, single_dicom_in
 from lib.results.heatmap import heatmap_from_json
 
@@ -40,7 +53,42 @@ logger = logging.getLogger(__name__)
 
 RADIOGRAPH_MODALITIES = ("CR", "DX")
 LISTING_TTL_S = 10.0  # short: an upload to Orthanc shows up within seconds, not after MONAI Label's 2 hours
-FINDINGS_PREFIX = "Cervical cord"  # write-back series: never training labels
+FINDINGS_PREFIX = "Cervical cord"  # the app's own write-back series (with its Manufacturer): never training labels
+LABEL_DESCRIPTION = "Cervical levels label"
+
+
+@dataclass(frozen=True)
+class SegSeries:
+    """What the listing needs of one SEG series, read once from its metadata (a stored series does not change)."""
+
+    uid: str
+    study: str
+    referenced_series: tuple[str, ...]
+    created: str  # sortable "YYYYMMDDHHMMSS.ffffff" or "" when the SEG carries no date
+    created_from: str
+    write_back: bool  # the app's own pipeline findings
+
+
+@dataclass
+class LabelChoice:
+    """The label SEG used for one image, and the others it was chosen over."""
+
+    image: str
+    label: str
+    created: str
+    created_from: str
+    older: list[str] = field(default_factory=list)
+
+    def info(self) -> dict:
+        return {
+            "image": self.image,
+            "SeriesInstanceUID": self.label,
+            "created": self.created or "unknown",
+            "chosen": (
+                f"newest of {len(self.older) + 1} label SEGs by {self.created_from}" if self.older else "only label SEG"
+            ),
+            "older_label_series": list(self.older),
+        }
 
 
 def make_datastore(studies: str, max_image_pixels: int) -> "RadiographDICOMwebDatastore":
@@ -67,6 +115,9 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         self._max_image_pixels = max_image_pixels
         self._listing: tuple[float, list[str]] = (-1e9, [])
         self._skipped: set[str] = set()
+        self._segs: dict[str, SegSeries] = {}
+        self._choices: dict[str, LabelChoice] = {}
+        self._label_notes: dict[str, dict] = {}
 
     def _unreachable(self, exc: Exception) -> HTTPException:
         message = (
@@ -102,7 +153,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             uid, modality = str(meta.get("SeriesInstanceUID", "")), str(meta.get("Modality", "?"))
             if modality not in RADIOGRAPH_MODALITIES and uid not in self._skipped:
                 self._skipped.add(uid)
-                level = logging.DEBUG if modality in ("SEG", "OT") else logging.INFO
+                level = logging.DEBUG if modality in ("SEG", "OT", "SR") else logging.INFO
                 logger.log(level, "series %s skipped: modality %s is not a radiograph (CR/DX)", uid, modality)
 
     def status(self) -> dict:
@@ -111,114 +162,304 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         except HTTPException as exc:  # /info/ must answer while Orthanc is down: the panel shows the reason
             return {"total": 0, "completed": 0, "label_tags": {}, "error": exc.detail}
 
+    # Labels: which SEG is whose ------------------------------------------------------------------------------
+
     def get_labeled_images(self, label_tag=None, labels=None) -> list[str]:
-        return sorted({pair["image"] for pair in self._label_pairs()})
+        return sorted(pair["image"] for pair in self._label_pairs())
 
     def get_unlabeled_images(self, label_tag=None, labels=None) -> list[str]:
         return sorted(set(self.list_images()) - set(self.get_labeled_images()))
 
+    def get_labels_by_image_id(self, image_id: str) -> dict[str, str]:
+        labels = dict(super().get_labels_by_image_id(image_id))
+        choice = next((p for p in self._label_pairs() if p["image"] == image_id), None)
+        if choice:
+            labels[DefaultLabelTag.FINAL] = choice["label"]
+        return labels
+
     def _label_pairs(self) -> list[dict]:
-        """``{"image", "label"}`` for each SEG series that is a training label of a listed radiograph."""
-        images, pairs = set(self.list_images()), []
+        """``{"image", "label"}`` per listed radiograph with a label SEG: the newest SEG referencing it."""
+        images = set(self.list_images())
         try:
-            for seg in map(Dataset.from_json, self._client.search_for_series(search_filters={"Modality": "SEG"})):
-                if str(seg.get("SeriesDescription", "")).startswith(FINDINGS_PREFIX):
+            found = [Dataset.from_json(d) for d in self._client.search_for_series(search_filters={"Modality": "SEG"})]
+            candidates: dict[str, list[SegSeries]] = {}
+            for meta in found:
+                seg = self._seg_series(meta)
+                if seg is None or seg.write_back:
                     continue
-                meta = Dataset.from_json(
-                    self._client.retrieve_series_metadata(str(seg.StudyInstanceUID), str(seg.SeriesInstanceUID))[0]
-                )
-                referenced = meta.get("ReferencedSeriesSequence")
-                image = str(referenced[0].SeriesInstanceUID) if referenced else None
-                if image in images:
-                    pairs.append({"image": image, "label": str(seg.SeriesInstanceUID)})
+                targets = [uid for uid in seg.referenced_series if uid in images]
+                if not targets:
+                    if seg.uid not in self._skipped:
+                        self._skipped.add(seg.uid)
+                        logger.info(
+                            "SEG series %s skipped: it references %s, not a radiograph listed here",
+                            seg.uid,
+                            ", ".join(seg.referenced_series) or "no series",
+                        )
+                    continue
+                candidates.setdefault(targets[0], []).append(seg)
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
-        return pairs
+        choices = {image: _newest(image, segs) for image, segs in candidates.items()}
+        for image, choice in choices.items():
+            previous = self._choices.get(image)
+            if choice.older and (previous is None or previous.label != choice.label):
+                logger.info(
+                    "image %s has %d label SEGs: using the newest, series %s (%s %s); older: %s",
+                    image,
+                    len(choice.older) + 1,
+                    choice.label,
+                    choice.created_from,
+                    choice.created or "unknown",
+                    ", ".join(choice.older),
+                )
+        self._choices = choices
+        return [{"image": image, "label": c.label} for image, c in sorted(choices.items())]
+
+    def _seg_series(self, meta: Dataset) -> Optional[SegSeries]:
+        uid, study = str(meta.get("SeriesInstanceUID", "")), str(meta.get("StudyInstanceUID", ""))
+        if not uid or not study:
+            return None
+        if uid not in self._segs:
+            first = self._client.retrieve_series_metadata(study, uid)
+            if not first:
+                return None
+            seg = Dataset.from_json(first[0])
+            description = str(seg.get("SeriesDescription", "") or meta.get("SeriesDescription", ""))
+            created, created_from = creation_time(seg)
+            self._segs[uid] = SegSeries(
+                uid=uid,
+                study=study,
+                referenced_series=tuple(
+                    str(r.SeriesInstanceUID)
+                    for r in seg.get("ReferencedSeriesSequence") or []
+                    if "SeriesInstanceUID" in r
+                ),
+                created=created,
+                created_from=created_from,
+                write_back=description.startswith(FINDINGS_PREFIX) and str(seg.get("Manufacturer", "")) == MANUFACTURER,
+            )
+        return self._segs[uid]
+
+    def get_label_info(self, label_id: str, label_tag: str) -> dict:
+        if label_tag != DefaultLabelTag.FINAL:
+            return super().get_label_info(label_id, label_tag)
+        self._label_pairs()
+        choice = self._choices.get(label_id) or next((c for c in self._choices.values() if c.label == label_id), None)
+        info = dict(self._label_notes.get(choice.label if choice else label_id, {}))
+        if choice:
+            info.update(choice.info())
+        if not info:
+            raise HTTPException(status_code=404, detail=f"no final label {label_id} (image or SEG series) here")
+        return info
+
+    # Files --------------------------------------------------------------------------------------------------
 
     def get_image_uri(self, image_id: str) -> str:
+        """The series' one DICOM file, downloaded once into the cache (so ``GET /datastore/image`` can send it)."""
+        folder = Path(self._datastore.image_path()) / image_id
         try:
-            return super().get_image_uri(image_id)  # the series folder (convert_to_nifti is off)
+            self._download(image_id, folder)
+            return str(single_dicom_in(folder))
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
         except IndexError:  # MONAI Label's download finds no series with that UID
             raise HTTPException(status_code=404, detail=f"series {image_id} is not on the DICOMweb server") from None
-
-    def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
-        """A final label: the SEG series downloaded and turned into canonical ids by its segment names."""
-        if label_tag != DefaultLabelTag.FINAL:
-            return super().get_label_uri(label_id, label_tag, image_id)
-        folder = Path(self._datastore.label_path(label_tag)) / label_id
-        target = Path(self._datastore.label_path(label_tag)) / f"{image_id or label_id}.nii.gz"
-        try:
-            if not folder.exists() or not any(folder.iterdir()):
-                dicom_web_download_series(None, label_id, str(folder), self._client)
-            label, names = read_seg(pydicom.dcmread(str(single_dicom_in(folder))))
-            spacing = (
-                read_radiograph(self.get_image_uri(image_id), self._max_image_pixels).spacing_mm if image_id else None
-            )
-            write_label_map(target, remap_by_name(label, names), spacing)
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from None
         except AppError as exc:
             raise http_error(exc) from None
+
+    def _download(self, series_id: str, folder: Path) -> None:
+        """The series into ``folder`` unless already there; through a temporary folder, renamed when complete."""
+        if folder.is_dir() and any(folder.iterdir()):
+            return
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        partial = Path(tempfile.mkdtemp(dir=folder.parent, prefix=f".{series_id[-16:]}.partial-"))
+        try:
+            dicom_web_download_series(None, series_id, str(partial), self._client)
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+            try:
+                os.rename(partial, folder)
+            except OSError:  # another request finished the same download first: keep its copy
+                if not (folder.is_dir() and any(folder.iterdir())):
+                    raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
+
+    def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
+        """A final label: the SEG series (or, given an image id, that image's newest label SEG) downloaded and
+        turned into canonical ids by its segment names; a SEG that cannot be that image's label is a 4xx."""
+        if label_tag != DefaultLabelTag.FINAL:
+            return super().get_label_uri(label_id, label_tag, image_id)
+        label_id, image_id = self._resolve_label(label_id, image_id)
+        folder = Path(self._datastore.label_path(label_tag)) / label_id
+        target = Path(self._datastore.label_path(label_tag)) / f"{label_id}.nii.gz"
+        try:
+            self._download(label_id, folder)
+            content = read_seg_content(pydicom.dcmread(str(single_dicom_in(folder))))
+            levels = level_label(content)
+            image_id = self._check_reference(content, image_id, label_id)
+            image = read_radiograph(self.get_image_uri(image_id), self._max_image_pixels)
+            if content.shape != image.shape:
+                raise BadInputError(
+                    f"SEG {label_id} is {content.shape[0]} x {content.shape[1]} pixels, its image {image_id} is "
+                    f"{image.shape[0]} x {image.shape[1]}: it cannot be that image's label"
+                )
+            write_label_map(target, levels.label, image.spacing_mm)
+        except requests.RequestException as exc:
+            raise self._unreachable(exc) from None
+        except IndexError:
+            raise HTTPException(status_code=404, detail=f"series {label_id} is not on the DICOMweb server") from None
+        except AppError as exc:
+            raise http_error(exc) from None
+        if levels.dropped_findings:
+            logger.info("label SEG %s: finding segments %s dropped (not anatomy)", label_id, levels.dropped_findings)
+        self._label_notes[label_id] = {
+            "image": image_id,
+            "SeriesInstanceUID": label_id,
+            "segmentation_type": content.segmentation_type,
+            "levels": levels.levels,
+            "dropped_findings": levels.dropped_findings,
+        }
         return str(target)
 
+    def _resolve_label(self, label_id: str, image_id: str) -> tuple[str, str]:
+        """(SEG series, image): an image id stands for its newest label SEG (MONAI Label's scoring asks so)."""
+        if label_id in set(self.list_images()):
+            pair = next((p for p in self._label_pairs() if p["image"] == label_id), None)
+            if pair is None:
+                raise HTTPException(status_code=404, detail=f"image {label_id} has no label SEG")
+            return pair["label"], label_id
+        return label_id, image_id
+
+    def _check_reference(self, content, image_id: str, label_id: str) -> str:
+        """The radiograph the SEG labels: the one it references, which must be listed (and ``image_id`` when
+        given), down to its SOP instance when the SEG names instances."""
+        images = set(self.list_images())
+        referenced = [uid for uid in content.referenced_series if uid in images]
+        if image_id and image_id not in content.referenced_series:
+            raise BadInputError(
+                f"SEG {label_id} references series {', '.join(content.referenced_series) or '(none)'}, "
+                f"not the image {image_id}"
+            )
+        if not referenced:
+            raise BadInputError(
+                f"SEG {label_id} references {', '.join(content.referenced_series) or 'no series'}, which is not a "
+                "radiograph on this server: draw the label on the radiograph itself"
+            )
+        image_id = image_id or referenced[0]
+        source = pydicom.dcmread(self.get_image_uri(image_id), stop_before_pixels=True)
+        if content.referenced_instances and str(source.SOPInstanceUID) not in content.referenced_instances:
+            raise BadInputError(
+                f"SEG {label_id} references instances {content.referenced_instances[:3]}, not the radiograph "
+                f"{source.SOPInstanceUID} of series {image_id}"
+            )
+        return image_id
+
     def datalist(self, full_path=True) -> list[dict]:
-        """Every radiograph with a label SEG: the DICOM folder and the canonical label map."""
-        return [
-            {"image": self.get_image_uri(p["image"]), "label": self.get_label_uri(p["label"], "final", p["image"])}
-            for p in self._label_pairs()
-        ]
+        """Every radiograph with a usable label SEG: its DICOM file and the canonical label map (a SEG that
+        cannot be used is left out, with the reason in the log)."""
+        out = []
+        for pair in self._label_pairs():
+            try:
+                label = self.get_label_uri(pair["label"], DefaultLabelTag.FINAL, pair["image"])
+            except HTTPException as exc:
+                if exc.status_code == 503:
+                    raise
+                logger.warning("label SEG %s of %s left out of training: %s", pair["label"], pair["image"], exc.detail)
+                continue
+            out.append({"image": self.get_image_uri(pair["image"]), "label": label})
+        return out
+
+    # Writing ------------------------------------------------------------------------------------------------
 
     def save_label(self, image_id, label_filename, label_tag, label_info, label_id=""):
-        """Final labels go to the PACS as SEG (kept in the local cache first); a saved pipeline result is written
+        """Final labels go to the PACS as SEG (kept in the local cache too); a saved pipeline result is written
         back as findings; other tags stay in the local cache."""
         info = dict(label_info or {})
         if info.get("model") == "pipeline" and isinstance(info.get("params"), dict):
             return self.write_back(image_id, label_filename, info["params"])
-        folder = self.get_image_uri(image_id)
+        path = self.get_image_uri(image_id)
         try:
-            image = read_radiograph(folder, self._max_image_pixels)
+            image = read_radiograph(path, self._max_image_pixels)
             label = canonical_label(label_filename, info.get("label_info"), image.shape, image_id)
+            seg = None
+            if label_tag == DefaultLabelTag.FINAL:
+                names = {v: n for n, v in LEVEL_LABELS.items()}
+                seg = label_seg(_source(path), label, names, LABEL_DESCRIPTION)
             local = write_label_map(
                 Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label, image.spacing_mm
             )
-            if label_tag != DefaultLabelTag.FINAL:
-                return image_id
-            names = {v: n for n, v in LEVEL_LABELS.items()}
-            seg = label_seg(_source(folder), label, names, "Cervical levels label", image.spacing_mm)
         except AppError as exc:
             raise http_error(exc) from None
+        if seg is None:
+            return image_id
         try:
-            self._client.store_instances([seg])
-        except requests.RequestException as exc:
+            self._store([seg])
+        except HTTPException as exc:
             message = (
                 f"label for {image_id} kept in the local cache ({local}); storing it as DICOM SEG on "
-                f"{self._client.base_url} failed ({type(exc).__name__}): save again when the server is back"
+                f"{self._client.base_url} failed ({exc.detail}): save again when the server is back"
             )
             logger.error(message)
-            self._listing = (-1e9, [])
-            raise HTTPException(status_code=503, detail=message) from None
+            raise HTTPException(status_code=exc.status_code, detail=message) from None
         logger.info("label for %s stored as SEG series %s", image_id, seg.SeriesInstanceUID)
         return str(seg.SeriesInstanceUID)
 
     def write_back(self, image_id: str, label_filename: str, result: dict) -> str:
-        """The pipeline's findings into the source study: SEG (when something was found) and overlay SC."""
-        folder = self.get_image_uri(image_id)
+        """The pipeline's findings into the source study: SEG (when something was found), overlay SC and SR."""
+        path = self.get_image_uri(image_id)
         try:
-            image = read_radiograph(folder, self._max_image_pixels)
+            image = read_radiograph(path, self._max_image_pixels)
             label = read_label_map(label_filename).astype(np.uint8)
             heatmap = heatmap_from_json(result.get("heatmap"))
-            datasets = findings_datasets(_source(folder), label, result, image.pixels, heatmap, image.spacing_mm)
+            # The JSON carries no landmarks today: then the SR holds the values without image coordinates.
+            datasets = findings_datasets(
+                _source(path), label, result, image.pixels, heatmap, landmarks=result.get("landmarks")
+            )
         except AppError as exc:
             raise http_error(exc) from None
+        self._store(list(datasets.values()))
+        uids = {kind: str(ds.SeriesInstanceUID) for kind, ds in datasets.items()}
+        logger.info("pipeline findings for %s written back as series %s", image_id, uids)
+        return uids.get("seg", uids["sc"])
+
+    def _store(self, datasets: list[Dataset]) -> None:
+        """One STOW-RS request for all of them (each built and encoded before it is sent); 503 when the server is
+        unreachable, 502 naming the instances it refused."""
         try:
-            self._client.store_instances(datasets)
+            answer = self._client.store_instances(datasets)
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
-        uids = [str(ds.SeriesInstanceUID) for ds in datasets]
-        logger.info("pipeline findings for %s written back as series %s", image_id, ", ".join(uids))
-        return uids[0]
+        failed = [str(item.get("ReferencedSOPInstanceUID", "?")) for item in answer.get("FailedSOPSequence") or []]
+        if failed:
+            message = f"the DICOMweb server {self._client.base_url} refused instances {failed}"
+            logger.error(message)
+            raise HTTPException(status_code=502, detail=message)
+
+
+def creation_time(ds: Dataset) -> tuple[str, str]:
+    """(sortable "YYYYMMDDHHMMSS.ffffff", which attributes gave it): Series Date/Time, else Instance Creation
+    Date/Time, else Content Date/Time; ("", "no date") when none is there."""
+    for prefix, what in (
+        ("Series", "SeriesDate/SeriesTime"),
+        ("InstanceCreation", "InstanceCreationDate/Time"),
+        ("Content", "ContentDate/ContentTime"),
+    ):
+        date = str(ds.get(f"{prefix}Date", "") or "").strip()
+        if len(date) == 8 and date.isdigit():
+            raw = str(ds.get(f"{prefix}Time", "") or "").strip()
+            whole, _, fraction = raw.partition(".")
+            whole = "".join(c for c in whole if c.isdigit())[:6].ljust(6, "0")
+            fraction = "".join(c for c in fraction if c.isdigit())[:6].ljust(6, "0")
+            return f"{date}{whole}.{fraction}", what
+    return "", "no date"
+
+
+def _newest(image: str, segs: list[SegSeries]) -> LabelChoice:
+    ordered = sorted(segs, key=lambda s: (s.created, s.uid), reverse=True)
+    best = ordered[0]
+    return LabelChoice(image, best.uid, best.created, best.created_from, [s.uid for s in ordered[1:]])
 
 
 def radiograph_series(instances: list[Dataset], skipped: set[str]) -> list[str]:
@@ -244,5 +485,5 @@ def radiograph_series(instances: list[Dataset], skipped: set[str]) -> list[str]:
     return keep
 
 
-def _source(folder: str) -> Dataset:
-    return pydicom.dcmread(str(single_dicom_in(Path(folder))), stop_before_pixels=True)
+def _source(path: str) -> Dataset:
+    return pydicom.dcmread(str(path), stop_before_pixels=True)

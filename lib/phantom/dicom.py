@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from pydicom.dataset import FileDataset, FileMetaDataset
+from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
 from lib.phantom.imaging import MAX_STORED
@@ -23,6 +23,12 @@ SOURCE_TO_DETECTOR_MM = 1800.0  # lateral cervical spine is taken at about 180 c
 
 def _uid(seed: int, spec: PatientSpec, kind: str) -> str:
     return generate_uid(entropy_srcs=["cervical-phantom", str(seed), spec.patient_id, kind])
+
+
+def _code(value: str, meaning: str) -> Dataset:
+    item = Dataset()
+    item.CodeValue, item.CodingSchemeDesignator, item.CodeMeaning = value, "SCT", meaning
+    return item
 
 
 def _meta(sop_uid: str) -> FileMetaDataset:
@@ -53,13 +59,21 @@ def write_dicom(path: Path, stored: np.ndarray, spec: PatientSpec, seed: int) ->
         setattr(ds, tag, FIXED_DATE)
     for tag in ("StudyTime", "SeriesTime", "ContentTime", "AcquisitionTime"):
         setattr(ds, tag, FIXED_TIME)
+    ds.PositionReferenceIndicator = ""  # Type 2: a projection has no anatomical reference point
     ds.PatientID, ds.PatientName = spec.patient_id, f"Phantom^{spec.patient_id}"
     ds.PatientSex, ds.PatientAge = "O", f"{int(np.clip(spec.age_years, 18, 99)):03d}Y"
+    ds.PatientBirthDate, ds.ReferringPhysicianName = "", ""  # Type 2: unknown for a phantom
     ds.AccessionNumber, ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = spec.image_id[-16:], "1", 1, 1
     ds.StudyDescription, ds.SeriesDescription = "XR CERVICAL SPINE LATERAL", "C-SPINE LAT"
     ds.InstitutionName, ds.Manufacturer = f"Phantom {spec.centre.name}", spec.centre.manufacturer
     ds.BodyPartExamined, ds.ViewPosition = "CSPINE", "LL"
+    ds.ViewCodeSequence = [_code("399067008", "lateral")]  # CID 4010 DX View
+    ds.AnatomicRegionSequence = [_code("122494005", "Cervical spine")]
+    ds.ImageLaterality = "U"  # unpaired body part
     ds.PatientOrientation = ["P", "F"]  # rows run posterior (facing left), columns run to the feet
+    ds.AcquisitionContextSequence = []  # Type 2: no acquisition context recorded
+    ds.DetectorType, ds.PositionerType = "", ""  # Type 2: a simulated detector and positioner
+    ds.BurnedInAnnotation, ds.LossyImageCompression = "NO", "00"
     ds.ImagerPixelSpacing = [f"{spec.spacing_mm:.4f}", f"{spec.spacing_mm:.4f}"]
     ds.EstimatedRadiographicMagnificationFactor = f"{spec.magnification:.4f}"
     ds.DistanceSourceToDetector = f"{SOURCE_TO_DETECTOR_MM:.1f}"
@@ -69,6 +83,7 @@ def write_dicom(path: Path, stored: np.ndarray, spec: PatientSpec, seed: int) ->
     ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
     monochrome1 = bool(spec.acquisition["monochrome1"])
     ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
+    ds.PresentationLUTShape = "INVERSE" if monochrome1 else "IDENTITY"  # as DX asks for each photometric
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1 if monochrome1 else -1
     ds.WindowCenter, ds.WindowWidth = "2048", "4096"

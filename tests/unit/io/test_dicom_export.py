@@ -1,5 +1,5 @@
 """SEG and Secondary Capture built on a DX radiograph: same study, new series, the source referenced, and the
-label map read back exactly with its segment names."""
+label map read back exactly with its segment names (through the ``lib.io.dicom_export`` import path)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def source():
     ds = make_dx(np.zeros((60, 40), np.uint16), ImagerPixelSpacing=["0.2", "0.2"])
     ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
     ds.PatientName, ds.StudyDate = "Phantom^A", "20240101"
-    return ds  # no ImagePositionPatient, no FrameOfReferenceUID: as a real DX
+    return ds  # no ImagePositionPatient, no FrameOfReferenceUID, no Type 2 study attributes: as a sparse DX
 
 
 def _label() -> np.ndarray:
@@ -31,17 +31,19 @@ def _label() -> np.ndarray:
 
 def test_seg_round_trips_values_and_names_through_a_file(source, tmp_path):
     names = {4: "C5", 7: "spinal_canal", 11: "C5/6 compression p=0.93"}
-    seg = label_seg(source, _label(), names, "pipeline findings", spacing_mm=(0.2, 0.2))
+    seg = label_seg(source, _label(), names, "pipeline findings")
     save(seg, tmp_path / "seg.dcm")
     read = pydicom.dcmread(str(tmp_path / "seg.dcm"))
-    label, back = read_seg(read)
-    assert back == names
-    np.testing.assert_array_equal(label, _label())
+    numbers, back = read_seg(read)
+    assert back == {1: "C5", 2: "spinal_canal", 3: "C5/6 compression p=0.93"}  # segments 1..N, in value order
+    values = {1: 4, 2: 7, 3: 11}
+    np.testing.assert_array_equal(np.vectorize(lambda n: values.get(n, 0))(numbers), _label())
     assert read.StudyInstanceUID == source.StudyInstanceUID and read.SeriesInstanceUID != source.SeriesInstanceUID
     referenced = read.ReferencedSeriesSequence[0]
     assert referenced.SeriesInstanceUID == source.SeriesInstanceUID
     assert referenced.ReferencedInstanceSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     assert read.SeriesDescription == "pipeline findings" and "ImagePositionPatient" not in source
+    assert read.PatientName == "Phantom^A" and read.PatientBirthDate == "" and read.ReferringPhysicianName == ""
 
 
 def test_seg_refuses_empty_unnamed_or_misshapen_labels(source):
@@ -51,6 +53,8 @@ def test_seg_refuses_empty_unnamed_or_misshapen_labels(source):
         label_seg(source, _label(), {4: "C5"}, "x")
     with pytest.raises(BadInputError, match="does not match"):
         label_seg(source, np.ones((40, 60), np.uint8), {1: "C2"}, "x")
+    with pytest.raises(BadInputError, match=r"\[99\] are none of the app's labels"):
+        label_seg(source, np.full((60, 40), 99, np.uint8), {99: "C9"}, "x")
 
 
 def test_secondary_capture_keeps_the_study_and_the_pixels(source, tmp_path):
@@ -65,6 +69,9 @@ def test_secondary_capture_keeps_the_study_and_the_pixels(source, tmp_path):
         and read.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
     )
     np.testing.assert_array_equal(read.pixel_array, rgb)
+    # Type 2 attributes the source lacks are written empty, not dropped.
+    assert read.PatientBirthDate == "" and read.ReferringPhysicianName == "" and read.PatientOrientation == ""
+    assert "Laterality" in read  # the body part is unknown here, so laterality is stated as unknown
 
 
 def test_secondary_capture_refuses_grey_pictures(source):
