@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -198,3 +200,15 @@ def _as_labelmap(seg: Dataset, numbers: np.ndarray) -> Dataset:
     seg.NumberOfFrames = 1
     seg.PixelData = np.ascontiguousarray(numbers.astype(np.uint8)).tobytes()
     return seg
+
+
+DCIODVFY = "/usr/bin/dciodvfy"
+
+
+def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
+    """(error lines, warning lines) of ``dciodvfy`` on one file."""
+    if not Path(DCIODVFY).exists() and shutil.which("dciodvfy") is None:
+        pytest.fail("dciodvfy is missing: apt-get install -y dicom3tools")
+    run = subprocess.run([shutil.which("dciodvfy") or DCIODVFY, str(path)], capture_output=True, text=True, timeout=60)
+    lines = (run.stdout + run.stderr).splitlines()
+    return [line for line in lines if line.startswith("Error")], [line for line in lines if line.startswith("Warning")]

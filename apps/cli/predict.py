@@ -89,9 +89,11 @@ def radiograph_files(inputs: Iterable) -> list:
 
 
 def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
-    """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd`` and
-    (when compression was assessed) ``<name>_heatmap.nrrd``. Returns the result JSON."""
-    from lib.io.reader import image_id_of
+    """Run the pipeline on one file; writes ``<name>.json``, ``<name>_overlay.png``, ``<name>_labels.nrrd``, (when
+    compression was assessed) ``<name>_heatmap.nrrd`` and, for a DICOM radiograph, the findings as DICOM for sites
+    without a PACS (``<stem>_seg.dcm``, ``<stem>_overlay.dcm``, ``<stem>_sr.dcm``). Returns the result JSON."""
+    from lib.io.dicom_results import write_dicom_results
+    from lib.io.reader import image_id_of, sniff_format
     from lib.results.outputs import write_pipeline_outputs
     from lib.results.overlay import segment_texts, write_overlay
     from lib.results.pipeline import segment_anchor_xy
@@ -100,6 +102,10 @@ def predict_one(pipeline, image_path: Path, out_dir: Path) -> dict:
     data = pipeline.run({"image": str(image_path)})
     result = write_pipeline_outputs(data, out_dir / f"{name}_labels.nrrd", out_dir / f"{name}_heatmap.nrrd")
     result["label_file"] = str(out_dir / f"{name}_labels.nrrd")
+    if image_path.is_file() and sniff_format(image_path) == "dicom":
+        result["dicom_files"] = {
+            kind: str(path) for kind, path in write_dicom_results(image_path, data, out_dir).items()
+        }
     write_json_atomic(result, out_dir / f"{name}.json")
     anchors = {s: segment_anchor_xy(data["landmarks"], s) for s in SEGMENTS}
     write_overlay(

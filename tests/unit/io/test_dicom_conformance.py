@@ -5,8 +5,6 @@ failed. A DX with a Type 1 attribute taken out must fail, so the check is known 
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 
 import numpy as np
@@ -16,18 +14,7 @@ import pytest
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.dicom_results import findings_datasets, label_seg, measurement_report
 from lib.phantom import cohort_config, label_record
-from tests.dicom_factory import make_dx, phantom_source, pipeline_data, save
-
-DCIODVFY = "/usr/bin/dciodvfy"
-
-
-def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
-    """(error lines, warning lines) of ``dciodvfy`` on one file."""
-    if not Path(DCIODVFY).exists() and shutil.which("dciodvfy") is None:
-        pytest.fail("dciodvfy is missing: apt-get install -y dicom3tools")
-    run = subprocess.run([shutil.which("dciodvfy") or DCIODVFY, str(path)], capture_output=True, text=True, timeout=60)
-    lines = (run.stdout + run.stderr).splitlines()
-    return [line for line in lines if line.startswith("Error")], [line for line in lines if line.startswith("Warning")]
+from tests.dicom_factory import dciodvfy, make_dx, phantom_source, pipeline_data, save
 
 
 @pytest.fixture(scope="module")
