@@ -94,7 +94,8 @@ def _resize(values: torch.Tensor, shape: tuple[int, int], mode: str) -> torch.Te
 
 
 class LoadRadiographd:
-    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph``."""
+    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph`` (with
+    the viewer geometry label maps are written on, as JSON) and the measurement spacing in ``spacing_mm``."""
 
     def __init__(self, keys: Sequence[Hashable] = ("image",), max_pixels: int = DEFAULT_MAX_PIXELS):
         self.keys, self.max_pixels = tuple(keys), max_pixels
