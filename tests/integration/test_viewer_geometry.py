@@ -1,5 +1,6 @@
 """Label maps as 3D Slicer sees them: for every kind of radiograph file, the label the levels, compression and pipeline
-tasks return lies on the grid ITK reads the image on.
+tasks return lies on the grid ITK reads the image on; and a Slicer round trip (the label resampled onto the image's
+grid, as Slicer's submit does, and saved to the datastore) keeps each level's Dice against the phantom's truth.
 
 In process, with the shipped models (``build_models``), as ``test_crop_paths`` runs them.
 """
@@ -8,12 +9,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import itk
 import numpy as np
 import pytest
 
+from apps.cli.phantom import make_cohort
+from apps.datastores.local import RadiographDatastore
 from apps.models.registry import build_models
 from apps.paths import APP_DIR
+from lib.anatomy.levels import multilabel_dice
+from lib.anatomy.names import LEVEL_LABELS, VERTEBRAE
 from lib.core.settings import parse_settings
+from lib.io.labels import label_geometry, read_label_map, write_label_map
 from lib.io.reader import read_radiograph
 from lib.phantom import cohort_config, generate_patient
 from tests.image_kinds import KINDS, assert_same_grid, slicer_grid, write_kind
@@ -62,3 +69,66 @@ def test_compression_label_lies_on_the_grid_slicer_reads_the_image_on(models, fi
     assert result["radiograph"]["viewer_geometry"]["origin"] == pytest.approx(
         slicer_grid(films["nrrd_flipped"])["origin"]
     )
+
+
+@pytest.fixture(scope="module")
+def phantom_store(tmp_path_factory):
+    """A phantom datastore, one film whose C2-C7 the shipped levels model finds, and its true mask."""
+    studies = make_cohort(tmp_path_factory.mktemp("roundtrip") / "studies", patients=4, seed=11, workers=1)
+    datastore = RadiographDatastore(str(studies), max_image_pixels=50_000_000, auto_reload=False)
+    return studies, datastore
+
+
+def _slicer_submit(image_path, label_path, out_path):
+    """What Slicer does with an imported label before it submits it: both read by ITK, the label resampled onto
+    the image volume's grid (nearest neighbour; outside the label is background), written as NRRD."""
+    image = itk.imread(str(image_path))
+    label = itk.imread(str(label_path), itk.UC)
+    interpolator = itk.NearestNeighborInterpolateImageFunction[type(label), itk.D].New()
+    resampled = itk.resample_image_filter(
+        label,
+        interpolator=interpolator,
+        size=itk.size(image),
+        output_spacing=image.GetSpacing(),
+        output_origin=image.GetOrigin(),
+        output_direction=image.GetDirection(),
+        default_pixel_value=0,
+    )
+    itk.imwrite(resampled, str(out_path))
+    return out_path
+
+
+def _dice(label, truth) -> dict:
+    scores = multilabel_dice(label, truth)
+    return {name: scores[name] for name in LEVEL_LABELS if (truth == LEVEL_LABELS[name]).any()}
+
+
+def test_a_slicer_round_trip_keeps_every_levels_dice(models, phantom_store, tmp_path):
+    studies, datastore = phantom_store
+    for image_id in sorted(datastore.list_images()):
+        truth = read_label_map(studies / "labels" / "final" / f"{image_id}.nii.gz")
+        label_file, result = _infer(models, "levels", datastore.get_image_uri(image_id))
+        if set(VERTEBRAE) <= set(result["levels"]["found"]) and set(VERTEBRAE) <= set(_dice(truth, truth)):
+            break
+    else:
+        raise AssertionError("no phantom film with C2-C7 visible and found by the shipped levels model")
+    image_path = datastore.get_image_uri(image_id)
+    predicted = read_label_map(label_file)
+    before = _dice(predicted, truth)
+    assert min(before.values()) > 0.8, before
+
+    submitted = _slicer_submit(image_path, label_file, tmp_path / "submitted.nrrd")
+    label_info = [{"name": name, "idx": value} for name, value in LEVEL_LABELS.items()]
+    datastore.save_label(image_id, str(submitted), "final", {"label_info": label_info})
+    stored_path = studies / "labels" / "final" / f"{image_id}.nii.gz"
+    stored = read_label_map(stored_path)
+    after = _dice(stored, truth)
+    for name in before:
+        assert after[name] == pytest.approx(before[name], abs=0.01), (name, before[name], after[name])
+    assert label_geometry(stored_path).differences(read_radiograph(image_path).viewer_geometry) == []
+
+    # The same round trip on a label written at the measurement spacing (as labels were before they carried the
+    # viewer's grid): Slicer scales it by the magnification and the stored label loses the levels.
+    legacy = write_label_map(tmp_path / "legacy.nrrd", predicted, read_radiograph(image_path).spacing_mm)
+    resampled = read_label_map(_slicer_submit(image_path, legacy, tmp_path / "legacy_submitted.nrrd"))
+    assert min(_dice(resampled, truth).values()) < min(before.values()) - 0.1
