@@ -3,7 +3,7 @@
 MONAI Label's ``LocalDatastore`` lists no ``.dcm`` files by default, accepts any upload, and rewrites its
 index JSON in place (a crash mid-write loses every label's info). This subclass fixes those three things and
 stores labels on the grid a viewer reads the image on (``lib.io.geometry``): a label on the image's grid as is,
-one on another grid resampled onto it, one that does not overlap the image refused; the checks live in ``lib``.
+one on another grid that lies on the image resampled onto it, any other refused; the checks live in ``lib``.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def canonical_label(path: str, label_info, image_shape, image_id: str):
 
 def canonical_label_on_grid(path: str, label_info, image_grid: ViewerGeometry, image_id: str):
     """``(canonical label on the image's grid, note)``: as ``canonical_label``, and a label on another grid is
-    resampled onto the image's by physical position, or refused when it does not overlap the image
+    resampled onto the image's by physical position, or refused when it does not lie on the image
     (``lib.io.labels.label_onto_image_grid``)."""
     name = f"label for {image_id}"
     label, note = label_onto_image_grid(_remapped(path, label_info, image_id), label_geometry(path), image_grid, name)

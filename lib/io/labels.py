@@ -177,15 +177,13 @@ def label_onto_image_grid(
     beyond, off_plane = reach_beyond(grid, image_grid)
     label_px = max(grid.spacing[:2]) / min(image_grid.spacing[:2])  # one label pixel, in image pixels
     resampled, covered = overlap_and_resample(label, grid, image_grid)
-    problem = (
-        f"lies {off_plane:.2g} slices off the image's plane"
-        if off_plane > 0.5
-        else "does not overlap the image"
-        if covered == 0.0
-        else f"reaches {beyond:.1f} image pixels beyond the image's edges"
-        if beyond > max(1.0, label_px)
-        else ""
-    )
+    problem = ""
+    if off_plane > 0.5:
+        problem = f"lies {off_plane:.2g} slices off the image's plane"
+    elif covered == 0.0:
+        problem = "does not overlap the image"
+    elif beyond > max(1.0, label_px):
+        problem = f"reaches {beyond:.1f} image pixels beyond the image's edges"
     if problem:
         raise BadInputError(
             f"{name} is {grid.summary()} but the image is {image_grid.summary()}: the label's grid {problem} "

@@ -12,6 +12,7 @@ import dataclasses
 import itk
 import numpy as np
 import pytest
+from fastapi import HTTPException
 
 from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
@@ -20,6 +21,7 @@ from apps.paths import APP_DIR
 from lib.anatomy.levels import multilabel_dice
 from lib.anatomy.names import LEVEL_LABELS, VERTEBRAE
 from lib.core.settings import parse_settings
+from lib.io.geometry import ViewerGeometry
 from lib.io.labels import label_geometry, read_label_map, write_label_map
 from lib.io.reader import read_radiograph
 from lib.phantom import cohort_config, generate_patient
@@ -132,3 +134,29 @@ def test_a_slicer_round_trip_keeps_every_levels_dice(models, phantom_store, tmp_
     legacy = write_label_map(tmp_path / "legacy.nrrd", predicted, read_radiograph(image_path).spacing_mm)
     resampled = read_label_map(_slicer_submit(image_path, legacy, tmp_path / "legacy_submitted.nrrd"))
     assert min(_dice(resampled, truth).values()) < min(before.values()) - 0.1
+
+
+def test_a_label_on_a_coarser_grid_of_the_image_is_resampled_and_one_off_the_image_refused(phantom_store, tmp_path):
+    studies, datastore = phantom_store
+    image_id = sorted(datastore.list_images())[-1]
+    truth = read_label_map(studies / "labels" / "final" / f"{image_id}.nii.gz").astype(np.uint8)
+    grid = read_radiograph(datastore.get_image_uri(image_id)).viewer_geometry
+    # The image's extent at twice the spacing: coarse pixel (i, j) covers fine pixels 2i, 2i + 1 (rows and columns).
+    coarse_origin = np.asarray(grid.origin) + grid.direction_matrix @ (np.asarray(grid.spacing) * [0.5, 0.5, 0.0])
+    size = ((grid.size[0] + 1) // 2, (grid.size[1] + 1) // 2, 1)
+    coarse = ViewerGeometry.from_affine(
+        size, np.asarray(grid.spacing) * [2, 2, 1], coarse_origin, grid.direction_matrix
+    )
+    path = write_label_map(tmp_path / "coarse.nrrd", truth[::2, ::2], coarse)
+    datastore.save_label(image_id, str(path), "final", {})
+    stored = read_label_map(studies / "labels" / "final" / f"{image_id}.nii.gz")
+    assert stored.shape == truth.shape
+    assert min(_dice(stored, truth).values()) > 0.9
+    info = datastore.get_label_info(image_id, "final")
+    assert "resampled by nearest neighbour" in info["geometry_note"]
+
+    away = dataclasses.replace(coarse, origin=(coarse.origin[0] + 1000.0, *coarse.origin[1:]))
+    path = write_label_map(tmp_path / "away.nrrd", truth[::2, ::2], away)
+    with pytest.raises(HTTPException) as caught:
+        datastore.save_label(image_id, str(path), "final", {})
+    assert caught.value.status_code == 400 and "does not overlap the image" in caught.value.detail
