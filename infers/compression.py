@@ -1,7 +1,7 @@
 """Compression infer task: the level map found by the levels task, and a compression probability per segment.
 
-SEGMENTATION-typed so that Slicer and OHIF list it; its label file is the level map (``W x H x 1`` NRRD with the
-radiograph's spacing, the same file the levels task writes), and the per-segment probabilities, decisions at
+SEGMENTATION-typed so that Slicer and OHIF list it; its label file is the level map (``W x H x 1`` NRRD on the
+radiograph's viewer geometry, the same file the levels task writes), and the per-segment probabilities, decisions at
 the threshold of the weights that answered and Grad-CAM peaks travel in the result JSON. The radiograph is read
 once; the levels task runs on those pixels in memory (``LevelsInfer.levels_on_pixels``), and the crops are cut
 by ``lib.models.crops.segment_crops``, as in the pipeline and the trainer.
@@ -17,6 +17,7 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
 from infers.base import WeightedInferTask
+from infers.levels import label_grid
 from lib.anatomy.geometry import NotEvaluable, locate_segments
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
 from lib.io.labels import write_label_map
@@ -26,6 +27,7 @@ from lib.models.classifier import classify_crops
 from lib.models.crops import segment_crops
 from lib.models.gradcam import gradcam_crops, heatmap_peak
 from lib.models.weights import NetworkPool, ServedNetwork
+from lib.results.pipeline import radiograph_block
 
 logger = logging.getLogger(__name__)
 
@@ -110,7 +112,7 @@ class CompressionInfer(WeightedInferTask):
     def writer(self, data, extension=None, dtype=None):
         fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="compression-")
         os.close(fd)
-        write_label_map(path, data["pred"], data.get("spacing_mm"))
+        write_label_map(path, data["pred"], label_grid(data))
         return path, self.result_json(data)
 
     def result_json(self, data: dict) -> dict:
@@ -141,6 +143,7 @@ class CompressionInfer(WeightedInferTask):
             "threshold": threshold,
             "threshold_method": card.get("threshold_method"),
             "segments": segments,
+            "radiograph": radiograph_block(data["radiograph"]),
             "warnings": warnings,
             "present_labels": {k: v for k, v in LEVEL_LABELS.items() if k in present},
         }

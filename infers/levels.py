@@ -2,7 +2,8 @@
 
 SEGMENTATION-typed so Slicer and OHIF list it. The network sees the letterboxed radiograph; class probabilities
 are brought back to full resolution before the arg-max, then ``lib.anatomy.levels`` enforces anatomical order.
-The result is a ``W x H x 1`` NRRD with the radiograph's spacing, so it overlays the image in Slicer.
+The result is a ``W x H x 1`` NRRD on the radiograph's viewer geometry (the grid ITK reads the image file on), so
+it overlays the image in Slicer.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ from monailabel.interfaces.tasks.infer_v2 import InferType
 from infers.base import WeightedInferTask
 from lib.anatomy.levels import clean_levels, segment_status
 from lib.anatomy.names import LEVEL_LABELS
+from lib.io.geometry import ViewerGeometry
 from lib.io.labels import write_label_map
 from lib.io.radiograph import Radiograph
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 from lib.models.weights import NetworkPool, ServedNetwork
+from lib.results.pipeline import radiograph_block
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,13 @@ class RestoreLevelsd:
         out["pred"] = label
         out["levels_report"] = report
         return out
+
+
+def label_grid(data: dict) -> ViewerGeometry | tuple[float, float] | None:
+    """The grid a task writes its label map on: the radiograph's viewer geometry, carried as JSON in
+    ``data["radiograph"]`` (the data pass MONAI's collation in training); the measurement spacing without one."""
+    described = (data.get("radiograph") or {}).get("viewer_geometry")
+    return ViewerGeometry.from_description(described) if described else data.get("spacing_mm")
 
 
 class LevelsInfer(WeightedInferTask):
@@ -124,7 +134,7 @@ class LevelsInfer(WeightedInferTask):
     def writer(self, data, extension=None, dtype=None):
         fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="levels-")
         os.close(fd)
-        write_label_map(path, np.asarray(data["pred"], dtype=np.uint8), data.get("spacing_mm"))
+        write_label_map(path, np.asarray(data["pred"], dtype=np.uint8), label_grid(data))
         return path, self.result_json(data)
 
     def result_json(self, data: dict) -> dict:
@@ -142,6 +152,6 @@ class LevelsInfer(WeightedInferTask):
             "levels": {"found": report.found, "missing": report.missing, "area_mm2": report.area_mm2},
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),
             "segments": segment_status(report.found if report.is_cervical_spine else []),
-            "radiograph": {k: data["radiograph"].get(k) for k in ("shape", "spacing_mm", "spacing_source")},
+            "radiograph": radiograph_block(data["radiograph"]),
             "warnings": warnings,
         }

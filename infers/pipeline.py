@@ -127,6 +127,7 @@ class PipelineInfer(BasicInferTask):
             "heatmap": None,
             "landmarks": {},
             "spacing_mm": image.spacing_mm,
+            "viewer_geometry": image.label_geometry(),
             "timings_ms": {"levels": _ms(started)},
         }
         versions = {"levels": str(levels["model_card"].get("version", UNTRAINED))}
@@ -197,7 +198,7 @@ class PipelineInfer(BasicInferTask):
         return CompressionCalls(probabilities, peaks, threshold)
 
     def writer(self, data, extension=None, dtype=None):
-        """Label map as ``W x H x 1`` NRRD with the radiograph's spacing; the heatmap travels inside the JSON.
+        """Label map as ``W x H x 1`` NRRD on the radiograph's viewer geometry; the heatmap travels inside the JSON.
 
         MONAI Label's infer answer carries one file, so a second heatmap file would stay on the server where no
         client can fetch it; the JSON holds it as an 8-bit PNG (base64) on the radiograph's pixel grid instead.

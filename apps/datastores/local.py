@@ -2,9 +2,10 @@
 
 MONAI Label's ``LocalDatastore`` lists no ``.dcm`` files by default, accepts any upload, and rewrites its
 index JSON in place (a crash mid-write loses every label's info). This subclass fixes those three things and
-nothing else; the checks themselves live in ``lib``. Because the index is replaced by a rename, its auto-reload
-(which watches for in-place modifications) also takes a rename onto the index as one: that is how the server sees
-what a scoring or training task process wrote.
+stores labels on the grid a viewer reads the image on (``lib.io.geometry``): a label on the image's grid as is,
+one on another grid that lies on the image resampled onto it, any other refused; the checks live in ``lib``.
+Because the index is replaced by a rename, its auto-reload (which watches for in-place modifications) also takes
+a rename onto the index as one: that is how the server sees what a scoring or training task process wrote.
 """
 
 from __future__ import annotations
@@ -22,7 +23,16 @@ from monailabel.datastore.local import DataModel, LocalDatastore
 from lib.core.atomic import write_text_atomic
 from lib.core.errors import AppError, BadInputError
 from lib.core.http import http_error
-from lib.io.labels import check_label_matches, drop_findings, read_label_map, remap_by_name, write_label_map
+from lib.io.geometry import ViewerGeometry
+from lib.io.labels import (
+    check_label_matches,
+    drop_findings,
+    label_geometry,
+    label_onto_image_grid,
+    read_label_map,
+    remap_by_name,
+    write_label_map,
+)
 from lib.io.reader import RADIOGRAPH_EXTENSIONS, read_radiograph
 
 logger = logging.getLogger(__name__)
@@ -73,16 +83,21 @@ class RadiographDatastore(LocalDatastore):
             if image_id not in self._datastore.objects:
                 raise BadInputError(f"image {image_id!r} is not in the datastore; upload the image first")
             image = read_radiograph(self.get_image_uri(image_id), max_pixels=self._max_image_pixels)
-            label = canonical_label(label_filename, (label_info or {}).get("label_info"), image.shape, image_id)
+            label, note = canonical_label_on_grid(
+                label_filename, (label_info or {}).get("label_info"), image.label_geometry(), image_id
+            )
         except AppError as exc:
             message = str(exc).replace(os.path.basename(label_filename), f"label for {image_id}")
             raise http_error(type(exc)(message)) from None
         folder = self._datastore.label_path(label_tag)
         staged = os.path.join(folder, f".{image_id}.incoming.nii.gz")
-        write_label_map(staged, label, image.spacing_mm)
+        write_label_map(staged, label, image.label_geometry())  # the grid Slicer reads the image on
         try:
             info = dict(label_info or {})
             info["levels_present"] = sorted(int(v) for v in set(label.ravel().tolist()) - {0})
+            if note:
+                logger.info(note)
+                info["geometry_note"] = note
             return self._store_label_file(image_id, staged, label_tag, info)
         finally:
             if os.path.exists(staged):
@@ -128,14 +143,28 @@ class RadiographDatastore(LocalDatastore):
 
 
 def canonical_label(path: str, label_info, image_shape, image_id: str):
-    """The label file as canonical ids: remapped by the client's segment names when it sends them."""
+    """The label file as canonical ids, remapped by the client's segment names when it sends them, on the image's
+    pixel grid index for index (its shape must be ``image_shape``)."""
+    return check_label_matches(_remapped(path, label_info, image_id), image_shape, name=f"label for {image_id}")
+
+
+def canonical_label_on_grid(path: str, label_info, image_grid: ViewerGeometry, image_id: str):
+    """``(canonical label on the image's grid, note)``: as ``canonical_label``, and a label on another grid is
+    resampled onto the image's by physical position, or refused when it does not lie on the image
+    (``lib.io.labels.label_onto_image_grid``)."""
+    name = f"label for {image_id}"
+    label, note = label_onto_image_grid(_remapped(path, label_info, image_id), label_geometry(path), image_grid, name)
+    return check_label_matches(label, image_grid.shape, name=name), note
+
+
+def _remapped(path: str, label_info, image_id: str):
     label = read_label_map(path)
     if label_info:
         label, names, dropped = drop_findings(label, label_names_by_value(label_info))
         if dropped:
             logger.info("label for %s: finding overlays %s ignored (not anatomy)", image_id, dropped)
         label = remap_by_name(label, names)
-    return check_label_matches(label, image_shape, name=f"label for {image_id}")
+    return label
 
 
 def label_names_by_value(label_info) -> dict[int, str]:

@@ -15,6 +15,7 @@ import torch
 from monailabel.interfaces.config import TaskConfig
 
 from lib.core.settings import Settings
+from lib.io.geometry import warm_up as warm_up_itk
 from lib.models.weights import NetworkPool
 
 
@@ -54,6 +55,8 @@ class ServedModel(TaskConfig):
         if self.pool and settings.preload and self.pool.available():
             with self.pool.borrow(self.device):
                 pass  # read the weights now rather than on the first request
+        if settings.preload:
+            warm_up_itk()  # the viewer geometry of every radiograph read is read by ITK
 
     def peer(self, name: str) -> Optional["ServedModel"]:
         """The app's model ``name``, built here (and shared from then on) when the app has not built it yet."""

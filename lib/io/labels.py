@@ -1,7 +1,8 @@
 """Level label maps on disk: the names and ids of ``design.md``, the geometry Slicer expects, remapping by name.
 
 In memory a label map is uint8 ``[rows, cols]`` with the canonical ids below. On disk it is a ``W x H x 1``
-volume (how 3D Slicer holds a 2D image) with the radiograph's pixel spacing, so it overlays the image.
+volume (how 3D Slicer holds a 2D image) on the radiograph's viewer geometry (``lib.io.geometry``: the size,
+spacing, origin and direction ITK reads the image file with), so Slicer places it on the image.
 Labels that come back from clients carry their own segment order; ``remap_by_name`` turns them canonical.
 """
 
@@ -18,36 +19,48 @@ import numpy as np
 
 from lib.anatomy.names import LEVEL_LABELS, is_finding_name
 from lib.core.errors import BadInputError
+from lib.io.geometry import ViewerGeometry, overlap_and_resample, reach_beyond, read_viewer_geometry
 
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
 
 
-def write_label_map(path: str | Path, label_hw: np.ndarray, spacing_mm: tuple[float, float] | None) -> Path:
+def write_label_map(
+    path: str | Path, label_hw: np.ndarray, geometry: ViewerGeometry | tuple[float, float] | None
+) -> Path:
     """Write a uint8 ``[rows, cols]`` label map as ``W x H x 1`` NIfTI (``.nii``/``.nii.gz``) or NRRD, atomically.
 
-    The affine follows what Slicer gives a DICOM radiograph with no position: LPS axes along columns and rows,
-    origin 0. NIfTI stores RAS, so its first two axes are negated. Unknown spacing is written as 1 mm.
+    geometry: the radiograph's ``ViewerGeometry`` (``Radiograph.label_geometry()``), which the file then carries
+    exactly; NIfTI stores RAS, so ITK's LPS axes are converted. A bare ``(row_mm, col_mm)`` spacing or None (a label
+    with no radiograph behind it) gives the app's default grid: that spacing (1 mm when None), origin 0, LPS axes
+    along columns and rows.
     """
     path = Path(path)
     label = np.asarray(label_hw)
     if label.ndim != 2:
         raise BadInputError(f"label map must be 2D [rows, cols]; got shape {label.shape}")
-    row_mm, col_mm = spacing_mm or (1.0, 1.0)
+    if not isinstance(geometry, ViewerGeometry):
+        geometry = ViewerGeometry.default(label.shape, geometry, "app default grid")
+    if geometry.shape != label.shape:
+        raise BadInputError(
+            f"label map is {label.shape[1]} x {label.shape[0]} but its geometry is {geometry.size[0]} x "
+            f"{geometry.size[1]}"
+        )
     volume = np.ascontiguousarray(label.astype(np.uint8).T[:, :, None])  # [x = col, y = row, 1]
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=_suffix(path), prefix=".tmp-")
     os.close(fd)
     try:
         if path.name.endswith((".nii.gz", ".nii")):
-            affine = np.diag([-col_mm, -row_mm, 1.0, 1.0])
-            image = nib.Nifti1Image(volume, affine)
+            image = nib.Nifti1Image(volume, geometry.nifti_affine())
+            image.header.set_qform(geometry.nifti_affine(), code=1)  # ITK reads the qform first
+            image.header.set_sform(geometry.nifti_affine(), code=1)
             image.header.set_xyzt_units("mm")
             nib.save(image, tmp)
         elif path.name.endswith(".nrrd"):
             header = {
                 "space": "left-posterior-superior",
-                "space directions": np.diag([col_mm, row_mm, 1.0]),
-                "space origin": np.zeros(3),
+                "space directions": geometry.nrrd_space_directions(),
+                "space origin": np.asarray(geometry.origin, dtype=float),
                 "kinds": ["domain", "domain", "domain"],
                 "encoding": "gzip",
             }
@@ -69,7 +82,10 @@ def _suffix(path: Path) -> str:
 
 
 def read_label_map(path: str | Path) -> np.ndarray:
-    """Read a label file (NIfTI, NRRD, Slicer ``.seg.nrrd`` with one layer, or PNG) as ``[rows, cols]`` integers."""
+    """Read a label file (NIfTI, NRRD, Slicer ``.seg.nrrd`` with one layer, or PNG) as ``[rows, cols]`` integers.
+
+    Row ``r``, column ``c`` is ITK's index ``(x = c, y = r)``; the grid it lies on is ``label_geometry(path)``.
+    """
     path = Path(path)
     try:
         if path.name.endswith((".nii.gz", ".nii")):
@@ -94,6 +110,16 @@ def read_label_map(path: str | Path) -> np.ndarray:
         if not np.allclose(values, np.round(values)):
             raise BadInputError(f"{path.name}: label values must be whole numbers; got {values.dtype} with fractions")
     return np.ascontiguousarray(values.reshape(values.shape[:2]).T).astype(np.int32)
+
+
+def label_geometry(path: str | Path) -> ViewerGeometry | None:
+    """The grid of a label file as ITK (and Slicer) reads it; None for a PNG, which carries none.
+
+    Raises ``BadInputError`` when ITK cannot read the file.
+    """
+    if Path(path).suffix.lower() == ".png":
+        return None
+    return read_viewer_geometry(path)
 
 
 def drop_findings(label: np.ndarray, names_by_value: Mapping[int, str]) -> tuple[np.ndarray, dict[int, str], list[str]]:
@@ -127,6 +153,47 @@ def remap_by_name(label: np.ndarray, names_by_value: Mapping[int, str]) -> np.nd
     for value, name in names_by_value.items():
         lookup[int(value)] = canonical[str(name).strip().lower()]
     return lookup[np.asarray(label, dtype=np.int64)]
+
+
+def label_onto_image_grid(
+    label: np.ndarray, grid: ViewerGeometry | None, image_grid: ViewerGeometry, name: str = "label"
+) -> tuple[np.ndarray, str]:
+    """A submitted label map on the image's grid, and a note of what was done to it ("" when nothing).
+
+    - the image's size: taken index for index, as is. When the file's own geometry differs (a label written by a tool
+      that knows no geometry, or by this app before labels carried the viewer geometry) the note says how;
+    - another size, on a grid that lies on the image (same plane, its edges within one pixel of the image's or
+      inside them: the image's extent on another pixel grid, or a region of it): resampled by physical position onto
+      the image's grid with ITK, nearest neighbour, as Slicer's export onto a reference volume does; image pixels
+      outside the label's grid are background;
+    - another size on a grid that reaches beyond the image, lies off its plane or misses it: refused
+      (``BadInputError`` naming both grids and how they differ), never stretched onto the image;
+    - no geometry (PNG) and another size: refused by ``check_label_matches``.
+    """
+    if grid is None or tuple(label.shape) == tuple(image_grid.shape):
+        differs = [] if grid is None else image_grid.differences(grid)
+        note = f"{name}: same pixel grid as the image, taken index for index; its header differs ({'; '.join(differs)})"
+        return label, note if differs else ""
+    beyond, off_plane = reach_beyond(grid, image_grid)
+    label_px = max(grid.spacing[:2]) / min(image_grid.spacing[:2])  # one label pixel, in image pixels
+    resampled, covered = overlap_and_resample(label, grid, image_grid)
+    problem = ""
+    if off_plane > 0.5:
+        problem = f"lies {off_plane:.2g} slices off the image's plane"
+    elif covered == 0.0:
+        problem = "does not overlap the image"
+    elif beyond > max(1.0, label_px):
+        problem = f"reaches {beyond:.1f} image pixels beyond the image's edges"
+    if problem:
+        raise BadInputError(
+            f"{name} is {grid.summary()} but the image is {image_grid.summary()}: the label's grid {problem} "
+            f"({'; '.join(grid.differences(image_grid))}); submit the label on the image's grid"
+        )
+    note = (
+        f"{name}: resampled by nearest neighbour from {grid.summary()} onto the image's grid {image_grid.summary()}; "
+        f"the label's grid covers {100 * covered:.1f}% of the image"
+    )
+    return resampled.astype(label.dtype), note
 
 
 def check_label_matches(label: np.ndarray, image_shape: tuple[int, int], name: str = "label") -> np.ndarray:

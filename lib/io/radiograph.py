@@ -2,6 +2,10 @@
 
 ``Radiograph.pixels`` is a 2D float32 array ``[rows, cols]`` in ``[0, 1]``, bone bright. Pixel spacing comes with
 the tag or header it was read from; a missing or zero spacing is the state ``"unknown"``, never a guess.
+
+Two geometries, never mixed: ``spacing_mm`` is the *measurement* spacing (what a millimetre on the film is, for the
+measurements), ``viewer_geometry`` is the grid a viewer's ITK gives the file (``lib.io.geometry``), on which label
+maps are written so they overlay the image.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lib.core.errors import ImageTooLargeError
+from lib.io.geometry import ViewerGeometry
 
 SPACING_UNKNOWN = "unknown"
 
@@ -23,6 +28,7 @@ class Radiograph:
     spacing_mm: ``(row_mm, col_mm)`` or None when unknown.
     spacing_source: the tag or header the spacing came from, or ``"unknown"``.
     magnification: EstimatedRadiographicMagnificationFactor when the file gives one, else None.
+    viewer_geometry: the file's grid as ITK reads it (set by ``lib.io.reader.read_radiograph``); None until read.
     """
 
     pixels: np.ndarray
@@ -33,13 +39,20 @@ class Radiograph:
     magnification: float | None = None
     metadata: dict = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
+    viewer_geometry: ViewerGeometry | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
         return tuple(self.pixels.shape)  # type: ignore[return-value]
 
+    def label_geometry(self) -> ViewerGeometry:
+        """The grid label maps of this radiograph are written on: the viewer's, else the app's default grid."""
+        if self.viewer_geometry is not None:
+            return self.viewer_geometry
+        return ViewerGeometry.default(self.shape, self.spacing_mm, "app default grid: viewer geometry not read")
+
     def describe(self) -> dict:
-        """JSON-ready provenance: format, shape, spacing and its source, warnings."""
+        """JSON-ready provenance: format, shape, measurement spacing and its source, viewer geometry, warnings."""
         return {
             "path": self.path,
             "format": self.file_format,
@@ -47,6 +60,7 @@ class Radiograph:
             "spacing_mm": list(self.spacing_mm) if self.spacing_mm else None,
             "spacing_source": self.spacing_source,
             "magnification": self.magnification,
+            "viewer_geometry": self.viewer_geometry.describe() if self.viewer_geometry else None,
             "warnings": list(self.warnings),
             **{k: v for k, v in self.metadata.items() if isinstance(v, (str, int, float))},
         }

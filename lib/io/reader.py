@@ -8,6 +8,9 @@ Supported: DICOM (CR, DX for presentation and for processing, secondary capture,
 pydicom can decode, compressed transfer syntaxes included), PNG/JPEG/TIFF/BMP, NIfTI and NRRD holding a
 single 2D slice. RGB input is converted to luminance (a screenshot or secondary capture of a radiograph
 carries the same grey levels in every channel) and the conversion is recorded in ``warnings``.
+
+Besides the measurement spacing, every radiograph read records its viewer geometry: the grid ITK (as 3D Slicer
+does) reads the same file on (``lib.io.geometry``).
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import numpy as np
 from lib.core.errors import BadInputError, UnsupportedImageError
 from lib.io import dicom as io_dicom
 from lib.io import raster as io_raster
+from lib.io.geometry import viewer_geometry_of
 from lib.io.radiograph import SPACING_UNKNOWN, Radiograph
 
 logger = logging.getLogger(__name__)
@@ -127,5 +131,6 @@ def _finish(image: Radiograph, path: Path, fmt: str) -> Radiograph:
     if image.spacing_mm is None:
         image.spacing_source = SPACING_UNKNOWN
         image.warnings.append("pixel spacing unknown: measurements in mm are withheld")
+    image.viewer_geometry = viewer_geometry_of(path, image.shape, image.spacing_mm, image.warnings)
     logger.debug("read %s: %s %s spacing %s (%s)", path.name, fmt, image.shape, image.spacing_mm, image.spacing_source)
     return image

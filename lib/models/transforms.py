@@ -21,6 +21,12 @@ from lib.io.labels import check_label_matches, read_label_map
 from lib.io.reader import DEFAULT_MAX_PIXELS, read_radiograph
 
 LEVELS_INPUT_SIZE = (320, 256)  # rows, cols of the levels network's input
+# Labels are downsampled by nearest neighbour at pixel centres: output pixel i takes source pixel
+# floor((i + 0.5) / scale), the pixel under its centre, as area-averaged images and the bilinear, centre-aligned
+# restore of probabilities see it. Torch's legacy "nearest" takes floor(i / scale), the top-left source pixel, which
+# moves a label about 0.5 / scale source pixels down and right of its image: 1.7-1.9 px at the levels' scale.
+# (At an even whole-number ratio the centre falls between source pixels and the one below and right is taken.)
+LABEL_MODE = "nearest-exact"
 
 
 @dataclass(frozen=True)
@@ -40,7 +46,8 @@ class Letterbox:
         return cls((rows, cols), (int(size[0]), int(size[1])), float(scale), scaled)
 
     def apply(self, array: np.ndarray | torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
-        """``[C, rows, cols]`` source -> ``[C, *size]`` letterboxed (``mode``: bilinear, area or nearest)."""
+        """``[C, rows, cols]`` source -> ``[C, *size]`` letterboxed (``mode``: bilinear, area, nearest-exact or
+        nearest; labels take ``LABEL_MODE``)."""
         tensor = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
         squeeze = tensor.ndim == 2
         values = (tensor[None] if squeeze else tensor).float()
@@ -94,7 +101,8 @@ def _resize(values: torch.Tensor, shape: tuple[int, int], mode: str) -> torch.Te
 
 
 class LoadRadiographd:
-    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph``."""
+    """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph`` (with
+    the viewer geometry label maps are written on, as JSON) and the measurement spacing in ``spacing_mm``."""
 
     def __init__(self, keys: Sequence[Hashable] = ("image",), max_pixels: int = DEFAULT_MAX_PIXELS):
         self.keys, self.max_pixels = tuple(keys), max_pixels
@@ -125,7 +133,8 @@ class LoadLevelLabeld:
 
 
 class Letterboxd:
-    """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels nearest.
+    """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels by pixel-centre nearest neighbour
+    (``LABEL_MODE``).
 
     The geometry goes to ``data["letterbox"]``."""
 
@@ -142,7 +151,7 @@ class Letterboxd:
         box = Letterbox.fit(first.shape[-2:], self.size)
         for key in self.keys:
             if key in self.label_keys:
-                out[key] = box.apply(out[key], mode="nearest").to(torch.uint8)
+                out[key] = box.apply(out[key], mode=LABEL_MODE).to(torch.uint8)
             else:
                 out[key] = box.apply(out[key], mode="area" if box.scale < 1 else "bilinear")
         out["letterbox"] = box.as_dict()

@@ -19,6 +19,7 @@ from typing import Iterable, List, Optional
 from tqdm import tqdm
 
 from lib.core.errors import BadParameterError
+from lib.io.geometry import viewer_geometry_of
 from lib.io.labels import write_label_map
 from lib.phantom.case import generate_patient
 from lib.phantom.ceiling import ceiling
@@ -79,8 +80,11 @@ def _write_one(job) -> dict:
     config, index, folder = job
     case = generate_patient(config, index)
     spec = case.spec
-    write_dicom(Path(folder) / f"{spec.image_id}.dcm", case.stored, spec, config.seed)
-    write_label_map(Path(folder) / "labels" / "final" / f"{spec.image_id}.nii.gz", case.mask, case.spacing_mm)
+    image_path = Path(folder) / f"{spec.image_id}.dcm"
+    write_dicom(image_path, case.stored, spec, config.seed)
+    # The label on the grid a viewer reads the DICOM on (ImagerPixelSpacing), not the measurement spacing.
+    grid = viewer_geometry_of(image_path, case.mask.shape, case.spacing_mm, [])
+    write_label_map(Path(folder) / "labels" / "final" / f"{spec.image_id}.nii.gz", case.mask, grid)
     entry = {
         "patient_id": spec.patient_id,
         "centre": spec.centre.name,

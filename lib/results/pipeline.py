@@ -179,9 +179,16 @@ def assemble_result(
         "measurement_spacing": measured.spacing_note,
         "measurement_landmarks": measured.landmark_source if measurements else "",
         "model_versions": dict(versions),
-        "radiograph": {k: radiograph.get(k) for k in ("shape", "spacing_mm", "spacing_source", "magnification")},
+        "radiograph": radiograph_block(radiograph),
         "warnings": merge_warnings(warnings, radiograph.get("warnings", []), spacing_known=spacing_known),
     }
+
+
+def radiograph_block(radiograph: Mapping) -> dict:
+    """The answer's ``radiograph``: shape, the measurement spacing (``spacing_mm`` [row, col], its source and the
+    magnification it was divided by) and, apart from it, ``viewer_geometry``, the grid the label map carries."""
+    keys = ("shape", "spacing_mm", "spacing_source", "magnification", "viewer_geometry")
+    return {k: radiograph.get(k) for k in keys}
 
 
 def label_names_present(label_hw: np.ndarray) -> dict:

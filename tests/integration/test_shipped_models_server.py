@@ -133,8 +133,13 @@ def test_label_map_has_the_films_geometry_and_only_the_called_findings(answer, f
     result, volume, header = answer["result"], answer["volume"], answer["header"]
     rows, cols = result["radiograph"]["shape"]
     assert volume.shape == (cols, rows, 1)  # W x H x 1, as Slicer holds a 2D image
+    # On the grid Slicer reads the DICOM on: ImagerPixelSpacing, i.e. the measurement spacing times the magnification.
+    viewer, magnification = result["radiograph"]["viewer_geometry"], result["radiograph"]["magnification"]
     row_mm, col_mm = result["radiograph"]["spacing_mm"]
-    assert np.allclose(np.diag(np.asarray(header["space directions"], float))[:2], [col_mm, row_mm])
+    directions = np.asarray(header["space directions"], float)
+    assert np.allclose(directions, (np.asarray(viewer["direction"]) @ np.diag(viewer["spacing"])).T)
+    assert np.allclose(header["space origin"], viewer["origin"])
+    assert np.allclose(np.diag(directions)[:2], [col_mm * magnification, row_mm * magnification], rtol=1e-3)
     present = set(np.unique(volume).tolist())
     assert present <= set(range(13)), present
     assert FINDING_LABELS[f"{film['positive']} compression"] in present

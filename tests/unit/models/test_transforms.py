@@ -43,11 +43,11 @@ def _reference_letterbox(values: torch.Tensor, box: Letterbox, mode: str) -> tor
 
 
 @pytest.mark.parametrize("shape", [(1200, 933), (90, 100), (320, 256), (321, 255), (37, 400)])
-@pytest.mark.parametrize("mode", ["bilinear", "area", "nearest"])
+@pytest.mark.parametrize("mode", ["bilinear", "area", "nearest", "nearest-exact"])
 def test_monai_letterbox_and_restore_equal_the_torch_reference(shape, mode):
     rng = np.random.default_rng(sum(shape))
     box = Letterbox.fit(shape, (320, 256))
-    if mode == "nearest":
+    if mode.startswith("nearest"):
         source = torch.as_tensor(rng.integers(0, 8, (2, *shape)).astype(np.uint8))
     else:
         source = torch.as_tensor(rng.random((2, *shape), dtype=np.float32))
@@ -57,8 +57,52 @@ def test_monai_letterbox_and_restore_equal_the_torch_reference(shape, mode):
     kwargs = {"align_corners": False} if mode == "bilinear" else {}
     cropped = low[None, :, : box.scaled_shape[0], : box.scaled_shape[1]]
     restored = torch.nn.functional.interpolate(cropped, size=box.source_shape, mode=mode, **kwargs)[0]
-    if mode == "nearest":
+    if mode.startswith("nearest"):
         assert torch.equal(boxed, expected) and torch.equal(box.restore(low, mode), restored)
     else:
         assert float((boxed - expected).abs().max()) < 1e-6
         assert float((box.restore(low, mode) - restored).abs().max()) < 1e-6
+
+
+def _round_trip_centroid_shift(shape: tuple[int, int], mode: str | None) -> np.ndarray:
+    """Mean (down, right) centroid shift, in source pixels, of a label letterboxed (``mode``, or ``Letterboxd``'s
+    label path when None) and restored as inference restores class probabilities (bilinear, ``Letterbox.restore``).
+
+    The label is a 6 x 5 grid of discs whose positions step through one letterbox pixel in both axes, so the
+    shift of each disc by its own sub-pixel position averages out and what remains is the systematic part. The
+    restored centroid is weighted by the restored probability of the disc's class (an arg-max would add a
+    quantisation of its own that depends on the scale)."""
+    box = Letterbox.fit(shape, (320, 256))
+    period = np.array(shape) / np.array(box.scaled_shape)  # source pixels per letterbox pixel
+    rows, cols = np.mgrid[0 : shape[0], 0 : shape[1]]
+    label = np.zeros(shape, np.uint8)
+    grid = (6, 5)
+    centres = []
+    for k in range(grid[0] * grid[1]):
+        cell = np.array([(k // grid[1] + 0.5) * shape[0] / grid[0], (k % grid[1] + 0.5) * shape[1] / grid[1]])
+        phase = (np.array([k, (7 * k) % (grid[0] * grid[1])]) + 0.5) / (grid[0] * grid[1])
+        centre = (np.floor(cell / period) + phase) * period
+        label[(rows - centre[0]) ** 2 + (cols - centre[1]) ** 2 < 35**2] = len(centres) % 7 + 1
+        centres.append(centre)
+    if mode is None:
+        low = Letterboxd(("label",), (320, 256), label_keys=("label",))({"label": label[None]})["label"][0]
+    else:
+        low = box.apply(torch.as_tensor(label)[None], mode=mode)[0]
+    onehot = torch.nn.functional.one_hot(low.long(), 8).permute(2, 0, 1).float()
+    restored = box.restore(onehot).numpy()
+    shifts = []
+    for number, centre in enumerate(centres):
+        value = number % 7 + 1
+        near = (np.abs(rows - centre[0]) < 80) & (np.abs(cols - centre[1]) < 80)  # this disc, not its namesakes
+        before = np.argwhere(near & (label == value)).mean(0)
+        weights = np.where(near, restored[value], 0.0)
+        after = np.array([(rows * weights).sum(), (cols * weights).sum()]) / weights.sum()
+        shifts.append(after - before)
+    return np.mean(shifts, axis=0)
+
+
+@pytest.mark.parametrize("shape", [(1200, 933), (1114, 857), (1500, 1300)])
+def test_label_letterbox_round_trip_has_no_systematic_shift(shape):
+    assert np.abs(_round_trip_centroid_shift(shape, None)).max() < 0.1
+    # torch's legacy "nearest" takes the top-left source pixel: the same round trip moves labels down and right
+    assert (_round_trip_centroid_shift(shape, "nearest") > 1.0).all()
