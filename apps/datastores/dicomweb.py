@@ -305,7 +305,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
                     f"SEG {label_id} is {content.shape[0]} x {content.shape[1]} pixels, its image {image_id} is "
                     f"{image.shape[0]} x {image.shape[1]}: it cannot be that image's label"
                 )
-            write_label_map(target, levels.label, image.spacing_mm)
+            write_label_map(target, levels.label, image.label_geometry())
         except requests.RequestException as exc:
             raise self._unreachable(exc) from None
         except IndexError:
@@ -388,7 +388,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
                 names = {v: n for n, v in LEVEL_LABELS.items()}
                 seg = label_seg(_source(path), label, names, LABEL_DESCRIPTION)
             local = write_label_map(
-                Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label, image.spacing_mm
+                Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label, image.label_geometry()
             )
         except AppError as exc:
             raise http_error(exc) from None
