@@ -115,6 +115,26 @@ def load_seg_on_the_image(page, viewer_url: str, study: str, seg_description: st
     page.wait_for_timeout(1500)  # the labelmap is drawn over the image
 
 
+def _close_cine_players(page) -> None:
+    """OHIF opens a cine player (play, FPS, close) on single-image series too: its last icon closes it."""
+    players = page.locator("xpath=//*[contains(text(),'FPS')]/ancestor::div[count(.//*[local-name()='svg'])>=3][1]")
+    for _ in range(players.count()):
+        try:
+            players.first.locator("svg").last.click(timeout=2000)
+            page.wait_for_timeout(300)
+        except Exception:  # noqa: BLE001 - a player left open only covers a strip of the viewport
+            logger.debug("cine player left open")
+            return
+
+
+def _save_small_png(page, path: Path) -> None:
+    """The page as a 256-colour PNG (a third of the size of the full-colour one, no visible loss on this UI)."""
+    from PIL import Image
+
+    page.screenshot(path=str(path))
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+
+
 def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: Path) -> list[Path]:
     """OHIF 3.13 in headless Chromium (1280x800): the findings SEG on the radiograph (segmentation mode), then the
     overlay Secondary Capture (viewer mode)."""
@@ -135,13 +155,15 @@ def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: 
         try:
             page = context.new_page()
             load_seg_on_the_image(page, viewer_url, study, FINDINGS_DESCRIPTION)
-            page.screenshot(path=str(findings))
+            _close_cine_players(page)
+            _save_small_png(page, findings)
             page.goto(
                 f"{viewer_url}/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={overlay_uid}",
                 timeout=60_000,
             )
             _viewport_drawn(page)
-            page.screenshot(path=str(overlay))
+            _close_cine_players(page)
+            _save_small_png(page, overlay)
         finally:
             context.close()
     for path in (findings, overlay):

@@ -22,6 +22,7 @@ from pathlib import Path
 from apps.paths import APP_DIR
 
 logger = logging.getLogger(__name__)
+logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per proxied request otherwise
 
 OHIF_VERSION = "3.13.2"
 OHIF_ROOT = APP_DIR / ".cache" / "ohif"
