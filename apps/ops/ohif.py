@@ -1,7 +1,8 @@
 """OHIF, Orthanc and this app together: the machinery behind ``python main.py demo-ohif`` (``apps.cli.viewers``).
 
-The demo starts Orthanc (loopback only), uploads the phantom demo cohort's DICOM files, and serves this app on
-Orthanc's DICOMweb so the OHIF viewer MONAI Label ships at ``/ohif/`` shows the studies and the pipeline model.
+The demo starts Orthanc (loopback only), uploads the phantom demo cohort's DICOM files, serves this app on
+Orthanc's DICOMweb, and serves OHIF 3.13 (``apps.ops.viewer``) on its own loopback origin in front of both. The
+OHIF that MONAI Label 0.8.5 ships at ``/ohif/`` (about 3.7, volumes only) is still there on the MONAI Label port.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 OVERLAY_DESCRIPTION = "Cervical cord overlay"  # lib.io.dicom_export's Secondary Capture series
+FINDINGS_DESCRIPTION = "Cervical cord findings"  # the write-back SEG series
 SCREENSHOT_PROBES = 8  # demo studies tried, in patient order, for one with a spine and a positive segment
 
 
@@ -98,17 +100,50 @@ def _viewport_drawn(page, timeout_s: float = 60.0) -> None:
         if picture.std() > 25:
             break
         page.wait_for_timeout(500)  # polling until the image is drawn, bounded by the deadline
-    page.wait_for_timeout(2000)  # thumbnails and overlays of the study panel settle
+    page.wait_for_timeout(1500)  # thumbnails and overlays of the study panel settle
 
 
-def save_viewer_screenshots(server_url: str, study: str, image_uid: str, overlay_uid: str, out: Path) -> list[Path]:
-    """OHIF's viewer in headless Chromium (1280x800): the radiograph, then the overlay Secondary Capture."""
+def load_seg_on_the_image(page, viewer_url: str, study: str, seg_description: str, timeout_s: float = 60.0) -> None:
+    """OHIF 3.13's segmentation mode on ``study``: the radiograph in a stack viewport, then the SEG series named
+    ``seg_description`` opened on it from the study browser (OHIF asks first; the answer is yes)."""
+    page.goto(f"{viewer_url}/segmentation?StudyInstanceUIDs={study}", timeout=timeout_s * 1000)
+    _viewport_drawn(page, timeout_s)
+    item = page.locator('[data-cy="study-browser-thumbnail-no-image"]', has_text=seg_description).first
+    item.dblclick(timeout=timeout_s * 1000)
+    page.get_by_role("button", name="Yes").click(timeout=timeout_s * 1000)
+    page.locator('[data-cy="segmentation-select-value-Labelmap"]').wait_for(timeout=timeout_s * 1000)
+    page.wait_for_timeout(1500)  # the labelmap is drawn over the image
+
+
+def _close_cine_players(page) -> None:
+    """OHIF opens a cine player (play, FPS, close) on single-image series too: its last icon closes it."""
+    players = page.locator("xpath=//*[contains(text(),'FPS')]/ancestor::div[count(.//*[local-name()='svg'])>=3][1]")
+    for _ in range(players.count()):
+        try:
+            players.first.locator("svg").last.click(timeout=2000)
+            page.wait_for_timeout(300)
+        except Exception:  # noqa: BLE001 - a player left open only covers a strip of the viewport
+            logger.debug("cine player left open")
+            return
+
+
+def _save_small_png(page, path: Path) -> None:
+    """The page as a 256-colour PNG (a third of the size of the full-colour one, no visible loss on this UI)."""
+    from PIL import Image
+
+    page.screenshot(path=str(path))
+    Image.open(path).convert("RGB").quantize(256).save(path, optimize=True)
+
+
+def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: Path) -> list[Path]:
+    """OHIF 3.13 in headless Chromium (1280x800): the findings SEG on the radiograph (segmentation mode), then the
+    overlay Secondary Capture (viewer mode)."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists():
         raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
     out.mkdir(parents=True, exist_ok=True)
-    shots = [(image_uid, out / "ohif_viewer.png"), (overlay_uid, out / "ohif_overlay.png")]
+    findings, overlay = out / "ohif_viewer.png", out / "ohif_overlay.png"
     with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             profile,
@@ -119,37 +154,28 @@ def save_viewer_screenshots(server_url: str, study: str, image_uid: str, overlay
         )
         try:
             page = context.new_page()
-            for series_uid, path in shots:
-                page.goto(
-                    f"{server_url}/ohif/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={series_uid}",
-                    timeout=60_000,
-                )
-                _viewport_drawn(page)
-                banner = page.locator('[data-cy="confirm-and-hide-button"]')  # "investigational use only" notice
-                if banner.count():
-                    banner.first.click()
-                thumbnail = page.locator('[data-cy="study-browser-thumbnail"]')  # this study's series in the panel
-                if thumbnail.count():
-                    thumbnail.first.scroll_into_view_if_needed()
-                # OHIF opens a cine player (play, FPS, close) on an OT series: its last icon closes it.
-                cine = page.locator(
-                    "xpath=//*[contains(text(),'FPS')]/ancestor::div[count(.//*[local-name()='svg'])>=3][1]"
-                )
-                if cine.count():
-                    try:
-                        cine.first.locator("svg").last.click(timeout=2000)
-                    except Exception:  # noqa: BLE001 - a player left open only covers a strip of the viewport
-                        logger.debug("cine player left open")
-                page.wait_for_timeout(1000)
-                page.screenshot(path=str(path))
-                logger.info("saved %s (%d KB)", path, path.stat().st_size // 1024)
+            load_seg_on_the_image(page, viewer_url, study, FINDINGS_DESCRIPTION)
+            _close_cine_players(page)
+            _save_small_png(page, findings)
+            page.goto(
+                f"{viewer_url}/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={overlay_uid}",
+                timeout=60_000,
+            )
+            _viewport_drawn(page)
+            _close_cine_players(page)
+            _save_small_png(page, overlay)
         finally:
             context.close()
-    return [path for _, path in shots]
+    for path in (findings, overlay):
+        logger.info("saved %s (%d KB)", path, path.stat().st_size // 1024)
+    return [findings, overlay]
 
 
 def demo_screenshots(orthanc: Orthanc, folder: Path, conf: dict[str, str], out: Path) -> int:
-    """MONAI Label on Orthanc, the pipeline with write-back on one demo study, two OHIF screenshots; then stop."""
+    """MONAI Label on Orthanc, the pipeline with write-back on one demo study, two OHIF 3.13 screenshots; then stop."""
+    from apps.ops.viewer import ViewerServer, check_installed
+
+    check_installed()
     with DicomwebServer(orthanc.dicomweb_url, folder, conf={"skip_trainers": "true", **conf}) as server:
         study, uid, _ = pick_demo_study(orthanc, server.url)
         before = _study_series(orthanc, study)
@@ -159,7 +185,10 @@ def demo_screenshots(orthanc: Orthanc, folder: Path, conf: dict[str, str], out: 
         overlay = next((u for u, d in written.items() if d == OVERLAY_DESCRIPTION), None)
         if overlay is None:
             raise RuntimeError(f"no overlay series was written back to study {study}; see {server.log_path}")
-        save_viewer_screenshots(server.url, study, uid, overlay, out)
+        if FINDINGS_DESCRIPTION not in written.values():
+            raise RuntimeError(f"no findings SEG was written back to study {study} (no spine found?)")
+        with ViewerServer(orthanc.url, server.url) as viewer:
+            save_viewer_screenshots(viewer.url, study, overlay, out)
     return 0
 
 

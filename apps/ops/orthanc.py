@@ -47,7 +47,9 @@ def orthanc_config(folder: Path, http_port: int) -> dict:
             "Root": "/dicom-web/",
             "EnableWado": True,
             "WadoRoot": "/wado",
-            "Host": "127.0.0.1",
+            # No "Host": the plugin then writes absolute URLs (BulkDataURI) from the request's Forwarded or Host
+            # header, so a client through a proxy (apps.ops.viewer) gets its own origin, port included; a fixed
+            # "127.0.0.1" gave URLs without Orthanc's port.
             "Ssl": False,
             "StudiesMetadata": "Full",
             "SeriesMetadata": "Full",

@@ -1,0 +1,218 @@
+"""OHIF 3.13 (``apps.ops.viewer``) in headless Chromium on a real Orthanc and MONAI Label server with the shipped
+models: the app's label SEG opened on a DX in the segmentation mode, painted with the brush, stored through the UI
+(Export -> DICOM SEG -> Save, STOW through the viewer's origin) and read back by the app's datastore as the final
+label; the pipeline's write-back (findings SEG, overlay, TID 1500 SR) listed in the viewer.
+
+Chromium is Debian's ``chromium`` driven by Playwright (never ``playwright install``); every address is loopback.
+OHIF 3.13 is installed in set-up (``apps.ops.viewer.INSTALL_COMMAND``); without it the test fails and says how.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import urllib.parse
+import urllib.request
+from io import BytesIO
+from pathlib import Path
+
+import numpy as np
+import pydicom
+import pytest
+from monailabel.client import MONAILabelClient
+
+from apps.cli.phantom import make_cohort
+from apps.ops.ohif import CHROMIUM, CHROMIUM_ARGS, FINDINGS_DESCRIPTION, DicomwebServer, load_seg_on_the_image
+from apps.ops.orthanc import Orthanc
+from apps.ops.server_process import free_port
+from apps.ops.viewer import EXPLICIT_VR_LITTLE_ENDIAN, ViewerNotInstalled, ViewerServer, check_installed
+from lib.anatomy.names import LEVEL_LABELS
+from lib.io.labels import read_label_map, write_label_map
+
+WAIT_MS = 60_000
+BINARY_SEG = "1.2.840.10008.5.1.4.1.1.66.4"  # Segmentation Storage (OHIF 3.13 would store Label Map, .66.7)
+EDITED = "OHIF edited levels label"
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory):
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    try:
+        check_installed()
+    except ViewerNotInstalled as exc:
+        pytest.fail(str(exc))
+    root = tmp_path_factory.mktemp("ohif313")
+    studies = make_cohort(root / "studies", patients=2, seed=7, workers=1)
+    orthanc = Orthanc(root / "orthanc", free_port()).start()
+    orthanc.upload_folder(studies)
+    try:
+        # The shipped models: they find the phantom's spine, so the write-back holds a findings SEG and an SR.
+        with DicomwebServer(orthanc.dicomweb_url, root, conf={"skip_trainers": "true"}) as server:
+            with ViewerServer(orthanc.url, server.url) as viewer:
+                yield {"server": server, "orthanc": orthanc, "viewer": viewer, "studies": studies, "root": root}
+    finally:
+        orthanc.stop()
+
+
+@pytest.fixture(scope="module")
+def browser(stack):
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": 1280, "height": 800},
+        )
+        context.set_default_timeout(WAIT_MS)
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _source(stack, index: int) -> pydicom.Dataset:
+    return pydicom.dcmread(str(stack["studies"] / f"phantom_7_{index:04d}.dcm"), stop_before_pixels=True)
+
+
+def _truth(stack, index: int) -> np.ndarray:
+    return read_label_map(stack["studies"] / "labels" / "final" / f"phantom_7_{index:04d}.nii.gz")
+
+
+def _seg_series(orthanc: Orthanc, study: str) -> dict[str, str]:
+    found = orthanc.get(f"/dicom-web/studies/{study}/series?Modality=SEG&includefield=0008103E")
+    return {s.get("0008103E", {}).get("Value", [""])[0]: s["0020000E"]["Value"][0] for s in found}
+
+
+def _download(orthanc: Orthanc, series_uid: str) -> pydicom.Dataset:
+    sop = orthanc.get(f"/dicom-web/instances?SeriesInstanceUID={series_uid}")[0]["00080018"]["Value"][0]
+    request = urllib.request.Request(f"{orthanc.url}/tools/lookup", data=sop.encode(), method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        orthanc_id = json.loads(response.read())[0]["ID"]
+    with urllib.request.urlopen(f"{orthanc.url}/instances/{orthanc_id}/file", timeout=30) as response:
+        return pydicom.dcmread(BytesIO(response.read()))
+
+
+def _get(url: str):
+    with urllib.request.urlopen(url, timeout=120) as response:
+        return response.read()
+
+
+def test_label_seg_opened_painted_and_stored_from_ohif_is_the_apps_final_label(stack, browser, tmp_path):
+    orthanc, viewer = stack["orthanc"], stack["viewer"]
+    source, truth = _source(stack, 1), _truth(stack, 1)
+    image = str(source.SeriesInstanceUID)
+    client = MONAILabelClient(stack["server"].url)
+    # The app's own label SEG, written through the datastore (canonical names, BINARY).
+    label_path = write_label_map(tmp_path / "truth.nii.gz", truth, None)
+    client.save_label(image, str(label_path), tag="final")
+    original = _seg_series(orthanc, source.StudyInstanceUID)["Cervical levels label"]
+
+    page = browser.new_page()
+    load_seg_on_the_image(page, viewer.url, source.StudyInstanceUID, "Cervical levels label")
+    rows = page.locator('[data-cy="data-row-title"]').all_inner_texts()
+    assert set(LEVEL_LABELS) <= {r.strip() for r in rows}, rows  # the segments by the app's names
+
+    # The brush, 5 mm, one stroke in C2 over soft tissue in front of the spine (nothing labelled there).
+    page.locator('[data-cy="data-row-title"]', has_text="C2").first.click()
+    page.locator('[data-cy="Brush-btn"]').click()
+    page.locator("input[type=number]").first.fill("5")
+    page.keyboard.press("Enter")
+    box = page.locator(".cornerstone-canvas").first.bounding_box()
+    y = box["y"] + 0.33 * box["height"]
+    page.mouse.move(box["x"] + 0.13 * box["width"], y)
+    page.mouse.down()
+    for x in np.linspace(0.13, 0.21, 16):
+        page.mouse.move(box["x"] + x * box["width"], y)
+    page.mouse.up()
+    page.wait_for_timeout(500)
+
+    # Export -> DICOM SEG -> a new series -> Save: OHIF stores it over STOW through the viewer's /dicom-web.
+    page.locator('[data-cy="segmentation-collapsed-more-btn-Labelmap"]').first.click()
+    page.get_by_text("Export", exact=True).hover()
+    page.get_by_role("menuitem", name="DICOM SEG").click()
+    dialog = page.locator('[role="dialog"]')
+    dialog.locator('[role="combobox"]').first.click()
+    page.get_by_role("option", name="Create new series").click()
+    dialog.locator("input").last.fill(EDITED)
+    with page.expect_response(
+        lambda r: r.request.method == "POST" and "/dicom-web/studies" in r.url, timeout=WAIT_MS
+    ) as stow:
+        dialog.get_by_role("button", name="Save").click()
+    assert stow.value.status == 200, stow.value.text()
+    page.close()
+
+    segs = _seg_series(orthanc, source.StudyInstanceUID)
+    assert EDITED in segs, segs
+    stored = _download(orthanc, segs[EDITED])
+    # The app's OHIF configuration: BINARY Segmentation Storage, explicit VR little endian.
+    assert stored.SOPClassUID == BINARY_SEG and stored.SegmentationType == "BINARY"
+    assert stored.file_meta.TransferSyntaxUID == EXPLICIT_VR_LITTLE_ENDIAN
+    assert {str(s.SegmentLabel) for s in stored.SegmentSequence} == set(LEVEL_LABELS)
+
+    # The datastore's final label for the image is OHIF's SEG, the newest, by canonical names with the stroke.
+    info = json.loads(_get(f"{stack['server'].url}/datastore/label/info?label={image}&tag=final"))
+    assert info["SeriesInstanceUID"] == segs[EDITED] and original in info["older_label_series"], info
+    label_file = tmp_path / "final.nii.gz"
+    label_file.write_bytes(_get(f"{stack['server'].url}/datastore/label?label={urllib.parse.quote(image)}&tag=final"))
+    label = read_label_map(label_file)
+    assert label.shape == truth.shape
+    painted = (label == LEVEL_LABELS["C2"]) & (truth == 0)
+    assert painted.sum() > 500, painted.sum()  # a 10 mm wide stroke, several mm long
+    rows_painted, cols_painted = np.nonzero(painted)
+    assert cols_painted.max() < np.nonzero(truth)[1].min()  # in front of every labelled structure
+    elsewhere = ~painted
+    assert (label[elsewhere] == truth[elsewhere]).mean() > 0.999  # the rest of the label came back unchanged
+
+
+def test_write_back_findings_seg_sr_and_overlay_are_listed_and_the_seg_drawn_on_the_dx(stack, browser):
+    viewer = stack["viewer"]
+    source = _source(stack, 0)
+    body = urllib.parse.urlencode({"params": json.dumps({"save_label": True})}).encode()
+    request = urllib.request.Request(
+        f"{stack['server'].url}/infer/pipeline?image={source.SeriesInstanceUID}&output=json", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        result = json.loads(response.read())
+    assert result.get("params", result)["cervical_spine_found"]
+
+    page = browser.new_page()
+    page.goto(f"{viewer.url}/viewer?StudyInstanceUIDs={source.StudyInstanceUID}")
+    page.locator(".cornerstone-canvas").first.wait_for()
+    items = page.locator('[data-cy="study-browser-thumbnail-no-image"]')
+    items.filter(has_text="Cervical cord measurements").first.wait_for()
+    listed = " ".join(items.all_inner_texts()) + " ".join(
+        page.locator('[data-cy="study-browser-thumbnail"]').all_inner_texts()
+    )
+    for modality, description in (("SEG", FINDINGS_DESCRIPTION), ("SR", "Cervical cord measurements")):
+        assert modality in listed and description in listed, listed
+    assert "Cervical cord overlay" in listed
+
+    # The findings SEG on the DX in the segmentation mode: levels plus the findings' names as written back.
+    load_seg_on_the_image(page, viewer.url, source.StudyInstanceUID, FINDINGS_DESCRIPTION)
+    rows = {r.strip() for r in page.locator('[data-cy="data-row-title"]').all_inner_texts()}
+    assert {"C2", "C3", "spinal_canal"} <= rows, rows
+    page.screenshot(path=str(stack["root"] / "ohif313_findings.png"))
+    page.close()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="the write-back SR has no image regions: the pipeline's JSON carries no landmarks, so "
+    "apps/datastores/dicomweb.py:write_back builds the TID 1500 groups without SCOORDs and OHIF 3.13 "
+    "cannot place them on the DX",
+)
+def test_write_back_sr_has_image_regions_for_ohif_to_draw(stack):
+    orthanc = stack["orthanc"]
+    source = _source(stack, 0)
+    found = orthanc.get(f"/dicom-web/studies/{source.StudyInstanceUID}/series?Modality=SR")
+    assert found, "run after the write-back test"
+    sr = _download(orthanc, found[0]["0020000E"]["Value"][0])
+
+    def scoords(items) -> int:
+        return sum((i.get("ValueType") == "SCOORD") + scoords(i.get("ContentSequence", [])) for i in items)
+
+    assert scoords(sr.ContentSequence) > 0
