@@ -41,6 +41,7 @@ from lib.results.pipeline import (
     Measured,
     assemble_result,
     detector_spacing_mm,
+    landmarks_json,
     mark_positive_segments,
 )
 
@@ -157,6 +158,7 @@ class PipelineInfer(BasicInferTask):
             Measured(measurements, note, landmark_source),
             calls,
         )
+        out["result"]["landmarks"] = landmarks_json(landmarks)
         out["timings_ms"]["total"] = _ms(started)
         return out
 

@@ -413,7 +413,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
             image = read_radiograph(path, self._max_image_pixels)
             label = read_label_map(label_filename).astype(np.uint8)
             heatmap = heatmap_from_json(result.get("heatmap"))
-            # The JSON carries no landmarks today: then the SR holds the values without image coordinates.
+            # The measured landmarks travel in the JSON; without them (no spine found) the SR holds values only.
             datasets = findings_datasets(
                 _source(path), label, result, image.pixels, heatmap, landmarks=result.get("landmarks")
             )

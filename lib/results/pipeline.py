@@ -236,3 +236,12 @@ def segment_anchor_xy(landmarks: Mapping, segment: str) -> Optional[list]:
     front = 0.5 * (corners[0] + corners[3])
     back = 0.5 * (corners[1] + corners[2])
     return [float(v) for v in front + 0.6 * (front - back)]
+
+
+def landmarks_json(landmarks: Mapping) -> dict:
+    """The measured landmarks as JSON: ``{level: {point: [x, y]}}`` in radiograph pixels (x = column, y = row,
+    2 decimals), so clients can draw the measured lines (the write-back SR places its SCOORDs on them)."""
+    return {
+        level: {name: [round(float(xy[0]), 2), round(float(xy[1]), 2)] for name, xy in points.items()}
+        for level, points in landmarks.items()
+    }

@@ -199,12 +199,6 @@ def test_write_back_findings_seg_sr_and_overlay_are_listed_and_the_seg_drawn_on_
     page.close()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the write-back SR has no image regions: the pipeline's JSON carries no landmarks, so "
-    "apps/datastores/dicomweb.py:write_back builds the TID 1500 groups without SCOORDs and OHIF 3.13 "
-    "cannot place them on the DX",
-)
 def test_write_back_sr_has_image_regions_for_ohif_to_draw(stack):
     orthanc = stack["orthanc"]
     source = _source(stack, 0)
