@@ -14,7 +14,9 @@ import tempfile
 import time
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import LiveServer, free_port, monailabel_command
@@ -37,6 +39,28 @@ CHROMIUM_ARGS = [
 OVERLAY_DESCRIPTION = "Cervical cord overlay"  # lib.io.dicom_export's Secondary Capture series
 FINDINGS_DESCRIPTION = "Cervical cord findings"  # the write-back SEG series
 SCREENSHOT_PROBES = 8  # demo studies tried, in patient order, for one with a spine and a positive segment
+
+
+@contextmanager
+def headless_chromium(viewport: tuple[int, int] = (1280, 800)) -> Iterator:
+    """Debian's chromium driven by Playwright in a throw-away profile (never ``playwright install``); yields the
+    browser context and closes it after."""
+    from playwright.sync_api import sync_playwright
+
+    if not Path(CHROMIUM).exists():
+        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
+        context = playwright.chromium.launch_persistent_context(
+            profile,
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport={"width": viewport[0], "height": viewport[1]},
+        )
+        try:
+            yield context
+        finally:
+            context.close()
 
 
 def monailabel_env(cache_dir: Path) -> dict[str, str]:
@@ -138,34 +162,20 @@ def _save_small_png(page, path: Path) -> None:
 def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: Path) -> list[Path]:
     """OHIF 3.13 in headless Chromium (1280x800): the findings SEG on the radiograph (segmentation mode), then the
     overlay Secondary Capture (viewer mode)."""
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        raise RuntimeError(f"{CHROMIUM} is missing: apt-get install -y chromium")
     out.mkdir(parents=True, exist_ok=True)
     findings, overlay = out / "ohif_viewer.png", out / "ohif_overlay.png"
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
+    with headless_chromium() as context:
+        page = context.new_page()
+        load_seg_on_the_image(page, viewer_url, study, FINDINGS_DESCRIPTION)
+        _close_cine_players(page)
+        _save_small_png(page, findings)
+        page.goto(
+            f"{viewer_url}/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={overlay_uid}",
+            timeout=60_000,
         )
-        try:
-            page = context.new_page()
-            load_seg_on_the_image(page, viewer_url, study, FINDINGS_DESCRIPTION)
-            _close_cine_players(page)
-            _save_small_png(page, findings)
-            page.goto(
-                f"{viewer_url}/viewer?StudyInstanceUIDs={study}&initialSeriesInstanceUID={overlay_uid}",
-                timeout=60_000,
-            )
-            _viewport_drawn(page)
-            _close_cine_players(page)
-            _save_small_png(page, overlay)
-        finally:
-            context.close()
+        _viewport_drawn(page)
+        _close_cine_players(page)
+        _save_small_png(page, overlay)
     for path in (findings, overlay):
         logger.info("saved %s (%d KB)", path, path.stat().st_size // 1024)
     return [findings, overlay]

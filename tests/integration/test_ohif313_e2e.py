@@ -10,7 +10,6 @@ OHIF 3.13 is installed in set-up (``apps.ops.viewer.INSTALL_COMMAND``); without 
 from __future__ import annotations
 
 import json
-import tempfile
 import urllib.parse
 import urllib.request
 from io import BytesIO
@@ -22,7 +21,7 @@ import pytest
 from monailabel.client import MONAILabelClient
 
 from apps.cli.phantom import make_cohort
-from apps.ops.ohif import CHROMIUM, CHROMIUM_ARGS, FINDINGS_DESCRIPTION, DicomwebServer, load_seg_on_the_image
+from apps.ops.ohif import CHROMIUM, FINDINGS_DESCRIPTION, DicomwebServer, headless_chromium, load_seg_on_the_image
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
 from apps.ops.viewer import EXPLICIT_VR_LITTLE_ENDIAN, ViewerNotInstalled, ViewerServer, check_installed
@@ -57,21 +56,9 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser(stack):
-    from playwright.sync_api import sync_playwright
-
-    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile, sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            profile,
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
-        )
+    with headless_chromium() as context:
         context.set_default_timeout(WAIT_MS)
-        try:
-            yield context
-        finally:
-            context.close()
+        yield context
 
 
 def _source(stack, index: int) -> pydicom.Dataset:

@@ -19,21 +19,11 @@ import pytest
 from PIL import Image
 
 from apps.cli.phantom import make_cohort
-from apps.ops.ohif import DicomwebServer
+from apps.ops.ohif import CHROMIUM, DicomwebServer, headless_chromium
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
 from tests.untrained_models import untrained_model_dir
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-    "--disable-sync",
-]
 WAIT_MS = 60_000
 
 
@@ -56,20 +46,8 @@ def stack(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def page(stack):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        context = playwright.chromium.launch_persistent_context(
-            str(stack["root"] / "chromium-profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=CHROMIUM_ARGS,
-            viewport={"width": 1280, "height": 800},
-        )
-        try:
-            yield context.new_page()
-        finally:
-            context.close()
+    with headless_chromium() as context:
+        yield context.new_page()
 
 
 def _studies(orthanc: Orthanc) -> list[str]:
