@@ -9,6 +9,8 @@ the weights that answered, and raises the app's errors as HTTP 4xx/503 with thei
 
 from __future__ import annotations
 
+import os
+import tempfile
 from typing import Any, Dict
 
 import torch
@@ -62,3 +64,10 @@ class WeightedInferTask(BasicInferTask):
     def finish_result(self, path, result):
         """Last touches to the answer (subclasses); by default unchanged."""
         return path, result
+
+
+def answer_file(prefix: str) -> str:
+    """A new empty ``.nrrd`` path for an infer answer's label file (MONAI Label sends it, then the file stays)."""
+    fd, path = tempfile.mkstemp(suffix=".nrrd", prefix=prefix)
+    os.close(fd)
+    return path

@@ -10,13 +10,11 @@ by ``lib.models.crops.segment_crops``, as in the pipeline and the trainer.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from infers.base import WeightedInferTask
+from infers.base import WeightedInferTask, answer_file
 from infers.levels import label_grid
 from lib.anatomy.geometry import NotEvaluable, locate_segments
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
@@ -110,8 +108,7 @@ class CompressionInfer(WeightedInferTask):
         return path, result
 
     def writer(self, data, extension=None, dtype=None):
-        fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="compression-")
-        os.close(fd)
+        path = answer_file("compression-")
         write_label_map(path, data["pred"], label_grid(data))
         return path, self.result_json(data)
 

@@ -9,14 +9,12 @@ it overlays the image in Slicer.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 
 import numpy as np
 import torch
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from infers.base import WeightedInferTask
+from infers.base import WeightedInferTask, answer_file
 from lib.anatomy.levels import clean_levels, segment_status
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.geometry import ViewerGeometry
@@ -132,8 +130,7 @@ class LevelsInfer(WeightedInferTask):
         return path, result
 
     def writer(self, data, extension=None, dtype=None):
-        fd, path = tempfile.mkstemp(suffix=".nrrd", prefix="levels-")
-        os.close(fd)
+        path = answer_file("levels-")
         write_label_map(path, np.asarray(data["pred"], dtype=np.uint8), label_grid(data))
         return path, self.result_json(data)
 

@@ -11,8 +11,6 @@ heatmap inside it.
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 import time
 from typing import Optional
 
@@ -20,6 +18,7 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
+from infers.base import answer_file
 from lib.anatomy.geometry import locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import segment_status
@@ -205,8 +204,7 @@ class PipelineInfer(BasicInferTask):
         MONAI Label's infer answer carries one file, so a second heatmap file would stay on the server where no
         client can fetch it; the JSON holds it as an 8-bit PNG (base64) on the radiograph's pixel grid instead.
         """
-        fd, label_path = tempfile.mkstemp(suffix=".nrrd", prefix="pipeline-")
-        os.close(fd)
+        label_path = answer_file("pipeline-")
         result = write_pipeline_outputs(data, label_path)
         if data["heatmap"] is not None:
             result["heatmap"] = heatmap_to_json(data["heatmap"])

@@ -5,8 +5,6 @@ heatmap and each segment's probability as text. PIL only (no figure machinery), 
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from pathlib import Path
 from typing import Mapping, Optional, Sequence
 
@@ -15,6 +13,7 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import ndimage
 
 from lib.anatomy.names import LEVEL_LABELS
+from lib.core.atomic import replace_atomic
 from lib.core.errors import BadInputError
 
 logger = logging.getLogger(__name__)
@@ -125,15 +124,7 @@ def write_overlay(
     """Render (see ``render_overlay``) and save as PNG atomically; returns the path."""
     path = Path(path)
     picture = render_overlay(pixels, label, heatmap, texts, title, max_side_px)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            picture.save(f, format="PNG")
-        os.replace(tmp, path)  # a reader never sees half a picture
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    replace_atomic(path, lambda f: picture.save(f, format="PNG"))  # a reader never sees half a picture
     return path
 
 
