@@ -88,6 +88,27 @@ def _get(url: str):
         return response.read()
 
 
+def _open_seg_export_dialog(page, tmp_path: Path, tries: int = 3):
+    """The segmentation's menu -> Export -> DICOM SEG, until OHIF's save dialog (with its series chooser) is up.
+
+    On a loaded machine the menu can close between the hover and the click, and the dialog never comes; the menu is
+    opened again. When it never comes, the failure says what the page showed and where its screenshot is."""
+    dialog = page.locator('[role="dialog"]')
+    for attempt in range(tries):
+        page.keyboard.press("Escape")
+        page.locator('[data-cy="segmentation-collapsed-more-btn-Labelmap"]').first.click()
+        page.get_by_text("Export", exact=True).hover()
+        page.get_by_role("menuitem", name="DICOM SEG").click()
+        try:
+            dialog.locator('[role="combobox"]').first.wait_for(timeout=WAIT_MS // tries)
+            return dialog
+        except Exception:  # noqa: BLE001 - playwright's TimeoutError; the next attempt opens the menu again
+            shot = tmp_path / f"export_attempt_{attempt}.png"
+            page.screenshot(path=str(shot))
+    shown = " | ".join(t.strip() for t in page.locator('[role="dialog"], [role="alert"], .toast').all_inner_texts())
+    raise AssertionError(f"OHIF's DICOM SEG save dialog never opened; the page showed: {shown!r}; see {shot}")
+
+
 def test_label_seg_opened_painted_and_stored_from_ohif_is_the_apps_final_label(stack, browser, tmp_path):
     orthanc, viewer = stack["orthanc"], stack["viewer"]
     source, truth = _source(stack, 1), _truth(stack, 1)
@@ -118,10 +139,7 @@ def test_label_seg_opened_painted_and_stored_from_ohif_is_the_apps_final_label(s
     page.wait_for_timeout(500)
 
     # Export -> DICOM SEG -> a new series -> Save: OHIF stores it over STOW through the viewer's /dicom-web.
-    page.locator('[data-cy="segmentation-collapsed-more-btn-Labelmap"]').first.click()
-    page.get_by_text("Export", exact=True).hover()
-    page.get_by_role("menuitem", name="DICOM SEG").click()
-    dialog = page.locator('[role="dialog"]')
+    dialog = _open_seg_export_dialog(page, tmp_path)
     dialog.locator('[role="combobox"]').first.click()
     page.get_by_role("option", name="Create new series").click()
     dialog.locator("input").last.fill(EDITED)
