@@ -21,6 +21,7 @@ from typing import Iterator
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import LiveServer, free_port, monailabel_command
 from apps.paths import APP_DIR
+from lib.io.dicom_results.write import FINDINGS_DESCRIPTION, OVERLAY_DESCRIPTION, REPORT_DESCRIPTION
 
 logger = logging.getLogger(__name__)
 
@@ -36,8 +37,6 @@ CHROMIUM_ARGS = [
     "--no-first-run",
     "--disable-sync",
 ]
-OVERLAY_DESCRIPTION = "Cervical cord overlay"  # lib.io.dicom_export's Secondary Capture series
-FINDINGS_DESCRIPTION = "Cervical cord findings"  # the write-back SEG series
 SCREENSHOT_PROBES = 8  # demo studies tried, in patient order, for one with a spine and a positive segment
 
 
@@ -139,6 +138,24 @@ def load_seg_on_the_image(page, viewer_url: str, study: str, seg_description: st
     page.wait_for_timeout(1500)  # the labelmap is drawn over the image
 
 
+def open_sr_on_the_image(page, viewer_url: str, study: str, timeout_s: float = 60.0) -> int:
+    """OHIF 3.13's viewer on ``study`` with the app's measurement report (SR) opened from the study browser: its
+    measurements drawn on the radiograph they reference. Answers how many OHIF drew; OHIF's offer to track them is
+    declined (the report stays read-only)."""
+    page.goto(f"{viewer_url}/viewer?StudyInstanceUIDs={study}", timeout=timeout_s * 1000)
+    _viewport_drawn(page, timeout_s)
+    item = page.locator('[data-cy="study-browser-thumbnail-no-image"]', has_text=REPORT_DESCRIPTION).first
+    item.dblclick(timeout=timeout_s * 1000)
+    drawn = page.locator("svg [data-annotation-uid]")
+    drawn.first.wait_for(timeout=timeout_s * 1000)
+    try:
+        page.get_by_role("button", name="No").click(timeout=5000)
+    except Exception:  # noqa: BLE001 - the offer is a prompt that some configurations leave out
+        logger.debug("no tracking prompt")
+    page.wait_for_timeout(1000)  # the rest of the report's annotations are drawn
+    return drawn.count()
+
+
 def _close_cine_players(page) -> None:
     """OHIF opens a cine player (play, FPS, close) on single-image series too: its last icon closes it."""
     players = page.locator("xpath=//*[contains(text(),'FPS')]/ancestor::div[count(.//*[local-name()='svg'])>=3][1]")
@@ -160,10 +177,10 @@ def _save_small_png(page, path: Path) -> None:
 
 
 def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: Path) -> list[Path]:
-    """OHIF 3.13 in headless Chromium (1280x800): the findings SEG on the radiograph (segmentation mode), then the
-    overlay Secondary Capture (viewer mode)."""
+    """OHIF 3.13 in headless Chromium (1280x800): the findings SEG on the radiograph (segmentation mode), the
+    overlay Secondary Capture and the measurement report drawn on the radiograph (viewer mode)."""
     out.mkdir(parents=True, exist_ok=True)
-    findings, overlay = out / "ohif_viewer.png", out / "ohif_overlay.png"
+    findings, overlay, report = out / "ohif_viewer.png", out / "ohif_overlay.png", out / "ohif_sr.png"
     with headless_chromium() as context:
         page = context.new_page()
         load_seg_on_the_image(page, viewer_url, study, FINDINGS_DESCRIPTION)
@@ -176,13 +193,16 @@ def save_viewer_screenshots(viewer_url: str, study: str, overlay_uid: str, out: 
         _viewport_drawn(page)
         _close_cine_players(page)
         _save_small_png(page, overlay)
-    for path in (findings, overlay):
+        open_sr_on_the_image(page, viewer_url, study)
+        _close_cine_players(page)
+        _save_small_png(page, report)
+    for path in (findings, overlay, report):
         logger.info("saved %s (%d KB)", path, path.stat().st_size // 1024)
-    return [findings, overlay]
+    return [findings, overlay, report]
 
 
 def demo_screenshots(orthanc: Orthanc, folder: Path, conf: dict[str, str], out: Path) -> int:
-    """MONAI Label on Orthanc, the pipeline with write-back on one demo study, two OHIF 3.13 screenshots; then stop."""
+    """MONAI Label on Orthanc, the pipeline with write-back on one study, three OHIF 3.13 screenshots, then stop."""
     from apps.ops.viewer import ViewerServer, check_installed
 
     check_installed()

@@ -1,7 +1,8 @@
 """OHIF 3.13 (``apps.ops.viewer``) in headless Chromium on a real Orthanc and MONAI Label server with the shipped
 models: the app's label SEG opened on a DX in the segmentation mode, painted with the brush, stored through the UI
 (Export -> DICOM SEG -> Save, STOW through the viewer's origin) and read back by the app's datastore as the final
-label; the pipeline's write-back (findings SEG, overlay, TID 1500 SR) listed in the viewer.
+label; the pipeline's write-back (findings SEG, overlay, TID 1500 SR) listed in the viewer, and the SR's measurements
+drawn on the DX.
 
 Chromium is Debian's ``chromium`` driven by Playwright (never ``playwright install``); every address is loopback.
 OHIF 3.13 is installed in set-up (``apps.ops.viewer.INSTALL_COMMAND``); without it the test fails and says how.
@@ -15,13 +16,21 @@ import urllib.request
 from io import BytesIO
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pydicom
 import pytest
 from monailabel.client import MONAILabelClient
 
 from apps.cli.phantom import make_cohort
-from apps.ops.ohif import CHROMIUM, FINDINGS_DESCRIPTION, DicomwebServer, headless_chromium, load_seg_on_the_image
+from apps.ops.ohif import (
+    CHROMIUM,
+    FINDINGS_DESCRIPTION,
+    DicomwebServer,
+    headless_chromium,
+    load_seg_on_the_image,
+    open_sr_on_the_image,
+)
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
 from apps.ops.viewer import EXPLICIT_VR_LITTLE_ENDIAN, ViewerNotInstalled, ViewerServer, check_installed
@@ -74,13 +83,17 @@ def _seg_series(orthanc: Orthanc, study: str) -> dict[str, str]:
     return {s.get("0008103E", {}).get("Value", [""])[0]: s["0020000E"]["Value"][0] for s in found}
 
 
-def _download(orthanc: Orthanc, series_uid: str) -> pydicom.Dataset:
+def _dicom_bytes(orthanc: Orthanc, series_uid: str) -> bytes:
     sop = orthanc.get(f"/dicom-web/instances?SeriesInstanceUID={series_uid}")[0]["00080018"]["Value"][0]
     request = urllib.request.Request(f"{orthanc.url}/tools/lookup", data=sop.encode(), method="POST")
     with urllib.request.urlopen(request, timeout=30) as response:
         orthanc_id = json.loads(response.read())[0]["ID"]
     with urllib.request.urlopen(f"{orthanc.url}/instances/{orthanc_id}/file", timeout=30) as response:
-        return pydicom.dcmread(BytesIO(response.read()))
+        return response.read()
+
+
+def _download(orthanc: Orthanc, series_uid: str) -> pydicom.Dataset:
+    return pydicom.dcmread(BytesIO(_dicom_bytes(orthanc, series_uid)))
 
 
 def _get(url: str):
@@ -204,14 +217,20 @@ def test_write_back_findings_seg_sr_and_overlay_are_listed_and_the_seg_drawn_on_
     page.close()
 
 
-def test_write_back_sr_has_image_regions_for_ohif_to_draw(stack):
+def test_write_back_sr_measurements_are_drawn_on_the_dx(stack, browser):
     orthanc = stack["orthanc"]
     source = _source(stack, 0)
     found = orthanc.get(f"/dicom-web/studies/{source.StudyInstanceUID}/series?Modality=SR")
     assert found, "run after the write-back test"
-    sr = _download(orthanc, found[0]["0020000E"]["Value"][0])
+    sr = hd.sr.srread(BytesIO(_dicom_bytes(orthanc, found[0]["0020000E"]["Value"][0])))
+    groups = sr.content.get_planar_roi_measurement_groups()
+    canal = next(g for g in groups if str(g.tracking_identifier).endswith(" canal"))
+    diameter = next(m for m in canal.get_measurements() if m.unit.value == "mm")
 
-    def scoords(items) -> int:
-        return sum((i.get("ValueType") == "SCOORD") + scoords(i.get("ContentSequence", [])) for i in items)
-
-    assert scoords(sr.ContentSequence) > 0
+    page = browser.new_page()
+    drawn = open_sr_on_the_image(page, stack["viewer"].url, source.StudyInstanceUID)
+    texts = " ".join(page.locator("svg [data-annotation-uid]").all_text_contents())
+    page.screenshot(path=str(stack["root"] / "ohif313_sr.png"))
+    page.close()
+    assert drawn == len(groups) > 10, (drawn, len(groups))  # every group of the report, each on its region
+    assert f"{diameter.value:.2f} mm" in texts, texts[:500]  # OHIF's label of a canal diameter, as measured

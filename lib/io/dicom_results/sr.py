@@ -17,8 +17,10 @@ Measurement groups, each with a Tracking Identifier a reader can key on:
 - ``"C5/6 disc height anterior|middle|posterior"``: 99CCORD "DHA" / "DHM" / "DHP" (mm) on its line.
 Regions are SCOORD POLYLINEs selected from the source image, in DICOM image coordinates: the landmark pixel
 ``[x, y]`` (pixel centres at integers) plus 0.5, since (0, 0) is the top-left corner of the top-left pixel.
-Without landmarks a group is written without a region (TID 1501); a value that was not measured (mm with
-unknown spacing) is left out, and a group with no value is not written. Millimetres are those of the JSON:
+Every group has a region, because OHIF 3.13 stops loading the whole report ("Something went wrong") at the first
+group without one: the patient summary, and any group whose place was not measured (no landmarks), take the film's
+outline, the whole image, as theirs. A value that was not measured (mm with unknown spacing) is left out, and a
+group with no value is not written. Millimetres are those of the JSON:
 in the detector plane where the magnification is known (``result["measurement_spacing"]`` says which).
 """
 
@@ -57,9 +59,10 @@ def measurement_report(
     landmarks = landmarks or {}
     image = hd.sr.SourceImageForRegion(str(source.SOPClassUID), str(source.SOPInstanceUID))
     versions = dict(result.get("model_versions") or {})
-    groups = [_summary_group(result)] + _segment_groups(result, landmarks, image, versions)
-    groups += _level_groups(result, landmarks, image)
-    groups += _disc_groups(result, landmarks, image)
+    film = _film_outline(source, image)
+    groups = [_summary_group(result, film)] + _segment_groups(result, landmarks, image, versions, film)
+    groups += _level_groups(result, landmarks, image, film)
+    groups += _disc_groups(result, landmarks, image, film)
     observer = hd.sr.ObserverContext(
         observer_type=dicom_codes.DCM.Device,
         observer_identifying_attributes=hd.sr.DeviceObserverIdentifyingAttributes(
@@ -112,17 +115,23 @@ def _region(points, image, closed: bool = False) -> hd.sr.ImageRegion:
     return hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=data, source_image=image)
 
 
-def _group(identifier, region, measurements, **kwargs):
-    """A TID 1410 group on its region, or a TID 1501 group when the region is unknown; None without a value."""
+def _film_outline(source: Dataset, image) -> hd.sr.ImageRegion:
+    """The whole image as a closed POLYLINE along its outer pixel edges."""
+    rows, columns = float(source.Rows), float(source.Columns)
+    corners = np.array([[0, 0], [columns, 0], [columns, rows], [0, rows], [0, 0]], dtype=np.float64)
+    return hd.sr.ImageRegion(graphic_type=hd.sr.GraphicTypeValues.POLYLINE, graphic_data=corners, source_image=image)
+
+
+def _group(identifier, region, measurements, film, **kwargs):
+    """A TID 1410 group on its region, or on the film's outline when its place is unknown; None without a value."""
     measurements = [m for m in measurements if m is not None]
     if not measurements and not kwargs.get("qualitative_evaluations"):
         return None
-    if region is not None:
-        return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
-            tracking_identifier=_tracking(identifier), referenced_region=region, measurements=measurements, **kwargs
-        )
-    return hd.sr.MeasurementsAndQualitativeEvaluations(
-        tracking_identifier=_tracking(identifier), measurements=measurements or None, **kwargs
+    return hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=_tracking(identifier),
+        referenced_region=film if region is None else region,
+        measurements=measurements or None,
+        **kwargs,
     )
 
 
@@ -132,7 +141,7 @@ def _measurement(name, value, unit) -> Optional[hd.sr.Measurement]:
     return hd.sr.Measurement(name=name, value=float(value), unit=unit)
 
 
-def _summary_group(result: Mapping):
+def _summary_group(result: Mapping, film):
     summary = result.get("summary") or {}
     found = bool(result.get("cervical_spine_found"))
     calls = [hd.sr.QualitativeEvaluation(codes.CERVICAL_SPINE, codes.PRESENT if found else codes.ABSENT)]
@@ -144,11 +153,12 @@ def _summary_group(result: Mapping):
         "patient summary",
         None,
         [_measurement(codes.PROBABILITY, summary.get("max_probability"), codes.NO_UNITS)],
+        film,
         qualitative_evaluations=calls,
     )
 
 
-def _segment_groups(result: Mapping, landmarks: Mapping, image, versions: Mapping) -> list:
+def _segment_groups(result: Mapping, landmarks: Mapping, image, versions: Mapping, film) -> list:
     from lib.results.pipeline import disc_polygon_xy  # the finding's region, as the label map paints it
 
     algorithm = hd.sr.AlgorithmIdentification(
@@ -167,6 +177,7 @@ def _segment_groups(result: Mapping, landmarks: Mapping, image, versions: Mappin
                 _measurement(codes.PROBABILITY, entry["probability"], codes.NO_UNITS),
                 _measurement(codes.THRESHOLD, entry.get("threshold"), codes.NO_UNITS),
             ],
+            film,
             finding_type=codes.CORD_COMPRESSION,
             finding_sites=[hd.sr.FindingSite(codes.DISC_LEVEL[segment])],
             algorithm_id=algorithm,
@@ -190,7 +201,7 @@ def _measured_levels(result: Mapping) -> dict[str, dict]:
     return {lv: levels[lv] for lv in sorted(levels, key=lambda name: int(name[1:]))}
 
 
-def _level_groups(result: Mapping, landmarks: Mapping, image) -> list:
+def _level_groups(result: Mapping, landmarks: Mapping, image, film) -> list:
     lines = level_lines(landmarks) if landmarks else {}
     groups = []
     for level, row in _measured_levels(result).items():
@@ -204,6 +215,7 @@ def _level_groups(result: Mapping, landmarks: Mapping, image) -> list:
                     _measurement(codes.DIAMETER, row.get("canal_diameter_mm"), codes.MM),
                     _measurement(codes.TORG_PAVLOV_RATIO, row.get("torg_pavlov_ratio"), codes.NO_UNITS),
                 ],
+                film,
                 finding_type=codes.SPINAL_CANAL,
                 finding_sites=site,
             )
@@ -213,6 +225,7 @@ def _level_groups(result: Mapping, landmarks: Mapping, image) -> list:
                 f"{level} body depth",
                 _region(line["body_depth"], image) if "body_depth" in line else None,
                 [_measurement(codes.DEPTH, row.get("body_depth_mm"), codes.MM)],
+                film,
                 finding_type=codes.VERTEBRA[level],
                 finding_sites=site,
             )
@@ -220,7 +233,7 @@ def _level_groups(result: Mapping, landmarks: Mapping, image) -> list:
     return [g for g in groups if g is not None]
 
 
-def _disc_groups(result: Mapping, landmarks: Mapping, image) -> list:
+def _disc_groups(result: Mapping, landmarks: Mapping, image, film) -> list:
     lines = disc_lines(landmarks) if landmarks else {}
     modifiers = {"anterior": codes.ANTERIOR, "middle": None, "posterior": codes.POSTERIOR}
     groups = []
@@ -234,6 +247,7 @@ def _disc_groups(result: Mapping, landmarks: Mapping, image) -> list:
                     f"{segment} disc height {position}",
                     None if line is None else _region(line, image),
                     [_measurement(codes.DISC_HEIGHT[position], disc.get(f"disc_height_{position}_mm"), codes.MM)],
+                    film,
                     finding_sites=[hd.sr.FindingSite(codes.DISC_LEVEL[segment], topographical_modifier=modifier)],
                 )
             )
