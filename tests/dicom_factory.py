@@ -212,3 +212,43 @@ def dciodvfy(path: Path) -> tuple[list[str], list[str]]:
     run = subprocess.run([shutil.which("dciodvfy") or DCIODVFY, str(path)], capture_output=True, text=True, timeout=60)
     lines = (run.stdout + run.stderr).splitlines()
     return [line for line in lines if line.startswith("Error")], [line for line in lines if line.startswith("Warning")]
+
+
+def foreign_sr(source: Dataset, when: str = "20240101000000") -> Dataset:
+    """A TID 1500 measurement report another application wrote on ``source``: one length in a planar ROI group,
+    as a viewer's ruler would store it."""
+    import highdicom as hd
+    from pydicom.sr.codedict import codes
+
+    image = hd.sr.SourceImageForRegion(str(source.SOPClassUID), str(source.SOPInstanceUID))
+    ruler = hd.sr.ImageRegion(
+        graphic_type=hd.sr.GraphicTypeValues.POLYLINE,
+        graphic_data=np.array([[10.0, 10.0], [60.0, 80.0]]),
+        source_image=image,
+    )
+    group = hd.sr.PlanarROIMeasurementsAndQualitativeEvaluations(
+        tracking_identifier=hd.sr.TrackingIdentifier(uid=generate_uid(), identifier="ruler 1"),
+        referenced_region=ruler,
+        measurements=[hd.sr.Measurement(name=codes.SCT.Length, value=12.5, unit=codes.UCUM.Millimeter)],
+    )
+    observer = hd.sr.ObserverContext(
+        observer_type=codes.DCM.Person,
+        observer_identifying_attributes=hd.sr.PersonObserverIdentifyingAttributes("Reader^A"),
+    )
+    report = hd.sr.MeasurementReport(
+        observation_context=hd.sr.ObservationContext(observer_person_context=observer),
+        procedure_reported=hd.sr.CodedConcept("363679005", "SCT", "Imaging procedure"),
+        imaging_measurements=[group],
+    )
+    sr = hd.sr.ComprehensiveSR(
+        evidence=[source],
+        content=report[0],
+        series_instance_uid=generate_uid(),
+        series_number=900,
+        sop_instance_uid=generate_uid(),
+        instance_number=1,
+        manufacturer="Another viewer",
+        series_description="Reader measurements",
+    )
+    sr.SeriesDate, sr.SeriesTime = when[:8], when[8:]
+    return sr

@@ -296,7 +296,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         target = Path(self._datastore.label_path(label_tag)) / f"{label_id}.nii.gz"
         try:
             self._download(label_id, folder)
-            content = read_seg_content(pydicom.dcmread(str(single_dicom_in(folder))))
+            content = _seg_content(label_id, single_dicom_in(folder))
             levels = level_label(content)
             image_id = self._check_reference(content, image_id, label_id)
             image = read_radiograph(self.get_image_uri(image_id), self._max_image_pixels)
@@ -483,6 +483,14 @@ def radiograph_series(instances: list[Dataset], skipped: set[str]) -> list[str]:
             skipped.add(uid)
             logger.info("series %s skipped: %s", uid, reason)
     return keep
+
+
+def _seg_content(series: str, path: Path):
+    """The SEG's content; what is not a usable SEG (another application's SR, say) is refused naming the series."""
+    try:
+        return read_seg_content(pydicom.dcmread(str(path)))
+    except BadInputError as exc:
+        raise BadInputError(f"series {series}: {exc}") from None
 
 
 def _source(path: str) -> Dataset:

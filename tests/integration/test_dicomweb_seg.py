@@ -1,8 +1,9 @@
 """SEGs on a real Orthanc as OHIF 3.13 stores them, read by the app's DICOMweb datastore: Label Map and BINARY SEGs
 become final labels by canonical name; an edited findings SEG loses its findings; of two label SEGs the newest
 wins, whatever the upload order, and the label info says so; SEGs that cannot be a label (another image, unknown
-names, another size) answer 4xx through MONAI Label's endpoints; ``GET /datastore/image`` sends the DICOM; the
-pipeline's write-back stores SEG, SC and SR; Orthanc going down mid-store leaves nothing half-written."""
+names, another size) and another application's SR answer 4xx through MONAI Label's endpoints;
+``GET /datastore/image`` sends the DICOM; the pipeline's write-back stores SEG, SC and SR; Orthanc going down
+mid-store leaves nothing half-written."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.labels import read_label_map, write_label_map
-from tests.dicom_factory import viewer_seg
+from tests.dicom_factory import foreign_sr, viewer_seg
 from tests.untrained_models import untrained_model_dir
 
 MAX_PIXELS = 50_000_000
@@ -109,6 +110,8 @@ def _store_segs(orthanc: Orthanc, images: list[dict]) -> None:
     derived.ReferencedSOPInstanceUID = other
     wrong_instance.SourceImageSequence[0].ReferencedSOPInstanceUID = other
     img1["other_instance"] = _store(orthanc, wrong_instance)
+    # Another application's measurement report in the same study (a reader's ruler).
+    img1["foreign_sr"] = _store(orthanc, foreign_sr(img1["source"]))
 
 
 def _datastore(stack, cache: Path) -> RadiographDICOMwebDatastore:
@@ -190,6 +193,7 @@ def test_of_two_label_segs_the_newest_is_used_and_said_so(stack, tmp_path):
         ("wrong_size", 400, "is 100 x 80 pixels"),
         ("other_image", 400, "not a radiograph on this server"),
         ("other_instance", 400, "not the radiograph"),
+        ("foreign_sr", 400, "modality is SR, not SEG"),
     ],
 )
 def test_a_seg_that_cannot_be_a_label_answers_4xx_with_the_reason(stack, bad, status, says):

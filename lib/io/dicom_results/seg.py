@@ -200,7 +200,8 @@ def read_seg_content(seg: Dataset) -> SegContent:
     (pixel values are segment numbers, Label Map Segmentation Storage). What cannot be read raises
     ``BadInputError`` with the reason."""
     if getattr(seg, "Modality", "") != "SEG":
-        raise BadInputError(f"not a DICOM SEG (Modality {getattr(seg, 'Modality', 'missing')!r})")
+        modality = str(getattr(seg, "Modality", "") or "missing")
+        raise BadInputError(f"the DICOM object's modality is {modality}, not SEG: a label is a SEG on the radiograph")
     kind = str(seg.get("SegmentationType", "")).upper()
     if str(seg.get("SOPClassUID", "")) == LABELMAP_SEGMENTATION:
         kind = "LABELMAP"

@@ -80,5 +80,5 @@ def test_secondary_capture_refuses_grey_pictures(source):
 
 
 def test_read_seg_refuses_other_modalities(source):
-    with pytest.raises(BadInputError, match="not a DICOM SEG"):
+    with pytest.raises(BadInputError, match="modality is DX, not SEG"):
         read_seg(source)

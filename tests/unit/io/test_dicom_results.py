@@ -175,7 +175,7 @@ def test_broken_segs_are_refused_with_a_reason_not_a_crash(phantom):
     labelmap.PixelData = (np.frombuffer(labelmap.PixelData, np.uint8) * 3).tobytes()
     with pytest.raises(BadInputError, match=r"segment numbers \[3\]"):
         read_seg_content(labelmap)
-    with pytest.raises(BadInputError, match="not a DICOM SEG"):
+    with pytest.raises(BadInputError, match="modality is DX, not SEG"):
         read_seg_content(source)
 
 
