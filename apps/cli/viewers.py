@@ -49,8 +49,8 @@ def add_parser(sub) -> None:
         type=Path,
         metavar="DIR",
         help="run the pipeline with write-back on a demo study (servers on free ports), save OHIF 3.13 "
-        "screenshots of the findings SEG on the radiograph and of the overlay (ohif_viewer.png, "
-        "ohif_overlay.png) in DIR, then stop everything",
+        "screenshots of the findings SEG on the radiograph, the overlay and the SR drawn on the radiograph "
+        "(ohif_viewer.png, ohif_overlay.png, ohif_sr.png) in DIR, then stop everything",
     )
     demo.set_defaults(func=run_demo_ohif)
 

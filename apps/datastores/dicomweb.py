@@ -55,6 +55,10 @@ RADIOGRAPH_MODALITIES = ("CR", "DX")
 LISTING_TTL_S = 10.0  # short: an upload to Orthanc shows up within seconds, not after MONAI Label's 2 hours
 FINDINGS_PREFIX = "Cervical cord"  # the app's own write-back series (with its Manufacturer): never training labels
 LABEL_DESCRIPTION = "Cervical levels label"
+# The levels model's answer as a SEG to correct (``save_label`` with tag "original"): every level named, so a
+# segment painted in OHIF has its canonical name. The app's own such SEG is never a label; a corrected copy that
+# OHIF stores is.
+TO_CORRECT_DESCRIPTION = "Cervical levels to correct"
 
 
 @dataclass(frozen=True)
@@ -237,7 +241,8 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
                 ),
                 created=created,
                 created_from=created_from,
-                write_back=description.startswith(FINDINGS_PREFIX) and str(seg.get("Manufacturer", "")) == MANUFACTURER,
+                write_back=description.startswith((FINDINGS_PREFIX, TO_CORRECT_DESCRIPTION))
+                and str(seg.get("Manufacturer", "")) == MANUFACTURER,
             )
         return self._segs[uid]
 
@@ -374,19 +379,23 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
     # Writing ------------------------------------------------------------------------------------------------
 
     def save_label(self, image_id, label_filename, label_tag, label_info, label_id=""):
-        """Final labels go to the PACS as SEG (kept in the local cache too); a saved pipeline result is written
-        back as findings; other tags stay in the local cache."""
+        """Final labels go to the PACS as SEG (kept in the local cache too); the levels model's saved answer (tag
+        "original") goes there as a SEG to correct with every level named; a saved pipeline result is written back
+        as findings; other tags stay in the local cache."""
         info = dict(label_info or {})
         if info.get("model") == "pipeline" and isinstance(info.get("params"), dict):
             return self.write_back(image_id, label_filename, info["params"])
         path = self.get_image_uri(image_id)
         try:
             image = read_radiograph(path, self._max_image_pixels)
-            label = canonical_label(label_filename, info.get("label_info"), image.shape, image_id)
+            to_correct = label_tag == DefaultLabelTag.ORIGINAL and info.get("model") == "levels"
+            label = canonical_label(label_filename, info.get("label_info"), image.shape, image_id, to_correct)
             seg = None
             if label_tag == DefaultLabelTag.FINAL:
                 names = {v: n for n, v in LEVEL_LABELS.items()}
                 seg = label_seg(_source(path), label, names, LABEL_DESCRIPTION)
+            elif to_correct:  # nothing found is a SEG to paint from scratch, each level named
+                seg = label_seg(_source(path), label, {}, TO_CORRECT_DESCRIPTION, series_number=301, every_level=True)
             local = write_label_map(
                 Path(self._datastore.label_path(label_tag)) / f"{image_id}.nii.gz", label, image.label_geometry()
             )

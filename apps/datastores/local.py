@@ -142,10 +142,11 @@ class RadiographDatastore(LocalDatastore):
         self._config_ts = os.stat(self._datastore_config_path).st_mtime
 
 
-def canonical_label(path: str, label_info, image_shape, image_id: str):
+def canonical_label(path: str, label_info, image_shape, image_id: str, allow_empty: bool = False):
     """The label file as canonical ids, remapped by the client's segment names when it sends them, on the image's
-    pixel grid index for index (its shape must be ``image_shape``)."""
-    return check_label_matches(_remapped(path, label_info, image_id), image_shape, name=f"label for {image_id}")
+    pixel grid index for index (its shape must be ``image_shape``); empty only when ``allow_empty``."""
+    label = _remapped(path, label_info, image_id)
+    return check_label_matches(label, image_shape, name=f"label for {image_id}", allow_empty=allow_empty)
 
 
 def canonical_label_on_grid(path: str, label_info, image_grid: ViewerGeometry, image_id: str):

@@ -135,6 +135,16 @@ class Orthanc:
         with urllib.request.urlopen(f"{self.url}{path}", timeout=timeout_s) as response:
             return json.loads(response.read())
 
+    def series_file(self, series_uid: str, timeout_s: float = 30.0) -> bytes:
+        """The Part 10 file of a series' first instance (Orthanc's own copy, found through DICOMweb)."""
+        found = self.get(f"/dicom-web/instances?SeriesInstanceUID={series_uid}", timeout_s)
+        sop = found[0]["00080018"]["Value"][0]
+        request = urllib.request.Request(f"{self.url}/tools/lookup", data=sop.encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=timeout_s) as response:
+            orthanc_id = json.loads(response.read())[0]["ID"]
+        with urllib.request.urlopen(f"{self.url}/instances/{orthanc_id}/file", timeout=timeout_s) as response:
+            return response.read()
+
     def upload_file(self, path: Path) -> dict:
         """``POST /instances`` one DICOM file; Orthanc's answer (ID, Status, ParentSeries...)."""
         request = urllib.request.Request(

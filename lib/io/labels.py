@@ -196,8 +196,11 @@ def label_onto_image_grid(
     return resampled.astype(label.dtype), note
 
 
-def check_label_matches(label: np.ndarray, image_shape: tuple[int, int], name: str = "label") -> np.ndarray:
-    """Validate a canonical label map against its radiograph: same shape, known ids, not empty."""
+def check_label_matches(
+    label: np.ndarray, image_shape: tuple[int, int], name: str = "label", allow_empty: bool = False
+) -> np.ndarray:
+    """Validate a canonical label map against its radiograph: same shape, known ids, not empty (unless
+    ``allow_empty``: a model's answer that found nothing is still an answer)."""
     if tuple(label.shape) != tuple(image_shape):
         raise BadInputError(
             f"{name} is {label.shape[1]} x {label.shape[0]} (W x H) "
@@ -209,6 +212,6 @@ def check_label_matches(label: np.ndarray, image_shape: tuple[int, int], name: s
         raise BadInputError(
             f"{name} has label ids {bad}; allowed ids are 0-{len(LEVEL_LABELS)} ({', '.join(LEVEL_LABELS)})"
         )
-    if values <= {0}:
+    if values <= {0} and not allow_empty:
         raise BadInputError(f"{name} is empty: no level is labelled")
     return label.astype(np.uint8)

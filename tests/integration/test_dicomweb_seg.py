@@ -242,3 +242,25 @@ def test_write_back_stores_seg_sc_and_sr_and_nothing_while_orthanc_is_down(stack
     cache = tmp_path / "cache"
     assert not [p for p in cache.rglob("*partial*")] and not list(cache.rglob(never_fetched))  # no half download
     assert Path(store.get_image_uri(never_fetched)).is_file()  # and it comes once Orthanc is back
+
+
+def test_the_levels_answer_saved_is_a_seg_to_correct_with_every_level_named_and_no_label(stack):
+    orthanc, server, image = stack["orthanc"], stack["server"], stack["images"][0]
+    uid, study = str(image["source"].SeriesInstanceUID), str(image["source"].StudyInstanceUID)
+    final_before = json.loads(_get(f"{server.url}/datastore/label/info?label={uid}&tag=final")[1])
+    before = _study_series(orthanc, study)
+    body = urllib.parse.urlencode({"params": json.dumps({"save_label": True, "label_tag": "original"})}).encode()
+    request = urllib.request.Request(f"{server.url}/infer/levels?image={uid}&output=json", data=body, method="POST")
+    try:
+        urllib.request.urlopen(request, timeout=300).close()
+    except urllib.error.HTTPError as exc:
+        pytest.fail(f"HTTP {exc.code}: {exc.read()[:500]!r}")
+    added = [k for k in _study_series(orthanc, study) if k not in before]
+    assert len(added) == 1, added
+    seg = pydicom.dcmread(BytesIO(orthanc.series_file(added[0])))
+    assert seg.SeriesDescription == "Cervical levels to correct" and seg.Modality == "SEG"
+    assert [str(s.SegmentLabel) for s in seg.SegmentSequence] == list(LEVEL_LABELS)  # every level, by its name
+    assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == uid
+    # The model's answer is no annotator's label: the image's final label is still the SEG it was.
+    final_after = json.loads(_get(f"{server.url}/datastore/label/info?label={uid}&tag=final")[1])
+    assert final_after["SeriesInstanceUID"] == final_before["SeriesInstanceUID"] == image["seg"]

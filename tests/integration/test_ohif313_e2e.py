@@ -83,17 +83,8 @@ def _seg_series(orthanc: Orthanc, study: str) -> dict[str, str]:
     return {s.get("0008103E", {}).get("Value", [""])[0]: s["0020000E"]["Value"][0] for s in found}
 
 
-def _dicom_bytes(orthanc: Orthanc, series_uid: str) -> bytes:
-    sop = orthanc.get(f"/dicom-web/instances?SeriesInstanceUID={series_uid}")[0]["00080018"]["Value"][0]
-    request = urllib.request.Request(f"{orthanc.url}/tools/lookup", data=sop.encode(), method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        orthanc_id = json.loads(response.read())[0]["ID"]
-    with urllib.request.urlopen(f"{orthanc.url}/instances/{orthanc_id}/file", timeout=30) as response:
-        return response.read()
-
-
 def _download(orthanc: Orthanc, series_uid: str) -> pydicom.Dataset:
-    return pydicom.dcmread(BytesIO(_dicom_bytes(orthanc, series_uid)))
+    return pydicom.dcmread(BytesIO(orthanc.series_file(series_uid)))
 
 
 def _get(url: str):
@@ -222,7 +213,7 @@ def test_write_back_sr_measurements_are_drawn_on_the_dx(stack, browser):
     source = _source(stack, 0)
     found = orthanc.get(f"/dicom-web/studies/{source.StudyInstanceUID}/series?Modality=SR")
     assert found, "run after the write-back test"
-    sr = hd.sr.srread(BytesIO(_dicom_bytes(orthanc, found[0]["0020000E"]["Value"][0])))
+    sr = hd.sr.srread(BytesIO(orthanc.series_file(found[0]["0020000E"]["Value"][0])))
     groups = sr.content.get_planar_roi_measurement_groups()
     canal = next(g for g in groups if str(g.tracking_identifier).endswith(" canal"))
     diameter = next(m for m in canal.get_measurements() if m.unit.value == "mm")
@@ -234,3 +225,20 @@ def test_write_back_sr_measurements_are_drawn_on_the_dx(stack, browser):
     page.close()
     assert drawn == len(groups) > 10, (drawn, len(groups))  # every group of the report, each on its region
     assert f"{diameter.value:.2f} mm" in texts, texts[:500]  # OHIF's label of a canal diameter, as measured
+
+
+def test_levels_to_correct_seg_opens_in_ohif_with_every_level_named(stack, browser):
+    orthanc, source = stack["orthanc"], _source(stack, 0)
+    body = urllib.parse.urlencode({"params": json.dumps({"save_label": True, "label_tag": "original"})}).encode()
+    request = urllib.request.Request(
+        f"{stack['server'].url}/infer/levels?image={source.SeriesInstanceUID}&output=json", data=body, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=300) as response:
+        assert response.status == 200
+    assert "Cervical levels to correct" in _seg_series(orthanc, source.StudyInstanceUID)
+
+    page = browser.new_page()
+    load_seg_on_the_image(page, stack["viewer"].url, source.StudyInstanceUID, "Cervical levels to correct")
+    rows = [r.strip() for r in page.locator('[data-cy="data-row-title"]').all_inner_texts()]
+    page.close()
+    assert rows[: len(LEVEL_LABELS)] == list(LEVEL_LABELS), rows  # every level, C7 too where none was found

@@ -68,17 +68,23 @@ def label_seg(
     series_description: str,
     series_number: int = 300,
     algorithm: Optional[hd.AlgorithmIdentificationSequence] = None,
+    every_level: bool = False,
 ) -> hd.seg.Segmentation:
     """A BINARY DICOM SEG of a ``[rows, cols]`` label map (values: ``lib.anatomy.names`` ids) on ``source``.
 
     names: label value -> Segment Label (e.g. ``{4: "C5", 10: "C4/5 compression p=0.93"}``); every non-zero
     value present needs one. algorithm: who made the map (segments AUTOMATIC); None for an annotator's label
-    (MANUAL).
+    (MANUAL). every_level: a segment for each level label (C2-C7, spinal canal) even where the map has none, empty
+    frames included, so an annotator who paints a missing level in a viewer paints it under its canonical name
+    (a segment the viewer adds itself is "Segment 1", which no label can be).
     """
     label = np.asarray(label_hw)
     if label.shape != (int(source.Rows), int(source.Columns)):
         raise BadInputError(f"label {label.shape} does not match the image {int(source.Rows)} x {int(source.Columns)}")
     present = sorted(int(v) for v in np.unique(label) if v != 0)
+    if every_level:
+        present = sorted(set(present) | set(LEVEL_LABELS.values()))
+        names = {**{v: n for n, v in LEVEL_LABELS.items()}, **names}
     if not present:
         raise BadInputError("the label map is empty: a DICOM SEG needs at least one segment")
     unnamed = [v for v in present if v not in names]
@@ -110,6 +116,7 @@ def label_seg(
         content_description=series_description[:64],
         content_creator_name=None,
         series_description=series_description[:64],
+        omit_empty_frames=not every_level,
     )
     seg.BodyPartExamined = "CSPINE"
     return part10(stamp(seg))

@@ -1,7 +1,8 @@
 """Every DICOM object the app writes passes David Clunie's validator ``dciodvfy`` (Debian's dicom3tools) with no
-error: the level label SEG, the findings SEG, the overlay Secondary Capture, the measurement SR (with and without
-image coordinates) and the phantom's own DX in both photometric interpretations. Warnings are printed, not
-failed. A DX with a Type 1 attribute taken out must fail, so the check is known to bite."""
+error: the level label SEG, the levels-to-correct SEG (empty segments), the findings SEG, the overlay Secondary
+Capture, the measurement SR (with and without image coordinates) and the phantom's own DX in both photometric
+interpretations. Warnings are printed, not failed. A DX with a Type 1 attribute taken out must fail, so the check
+is known to bite."""
 
 from __future__ import annotations
 
@@ -30,6 +31,10 @@ def objects(tmp_path_factory) -> dict[str, Path]:
     source = pydicom.dcmread(path, stop_before_pixels=True)
     names = {v: n for n, v in LEVEL_LABELS.items()}
     out["level label SEG"] = save(label_seg(source, case.mask, names, "Cervical levels label"), folder / "label.dcm")
+    upper = np.where(np.isin(case.mask, [LEVEL_LABELS["C2"], LEVEL_LABELS["C3"]]), case.mask, 0).astype(np.uint8)
+    out["levels to correct SEG (empty segments)"] = save(
+        label_seg(source, upper, {}, "Cervical levels to correct", every_level=True), folder / "to_correct.dcm"
+    )
     data = pipeline_data(case, {"C2/3": 0.1, "C3/4": 0.2, "C4/5": 0.93, "C5/6": 0.7})
     found = findings_datasets(source, data["pred"], data["result"], data["pixels"], data["heatmap"], data["landmarks"])
     out["findings SEG"] = save(found["seg"], folder / "findings.dcm")
@@ -55,6 +60,7 @@ OBJECTS = [
     "phantom DX (MONOCHROME2)",
     "phantom DX (MONOCHROME1)",
     "level label SEG",
+    "levels to correct SEG (empty segments)",
     "findings SEG",
     "overlay SC",
     "measurement SR",

@@ -72,6 +72,20 @@ def test_segments_are_numbered_one_to_n_and_keep_their_label_values(phantom, tmp
     np.testing.assert_array_equal(label_values(read_seg_content(seg)), pred)  # and so does the app
 
 
+@pytest.mark.parametrize("levels_seen", [("C2", "C3", "C4"), ()])
+def test_a_levels_to_correct_seg_names_every_level_even_where_nothing_was_found(phantom, tmp_path, levels_seen):
+    truth = phantom["case"].mask
+    partial = np.where(np.isin(truth, [LEVEL_LABELS[n] for n in levels_seen]), truth, 0).astype(np.uint8)
+    seg = _reread(
+        label_seg(phantom["source"], partial, {}, "Cervical levels to correct", every_level=True), tmp_path, "t.dcm"
+    )
+    assert [str(s.SegmentLabel) for s in seg.SegmentSequence] == list(LEVEL_LABELS)  # each, in label order
+    assert [int(s.SegmentNumber) for s in seg.SegmentSequence] == list(range(1, len(LEVEL_LABELS) + 1))
+    assert int(seg.NumberOfFrames) == len(LEVEL_LABELS)  # a frame for each segment, empty ones included
+    content = read_seg_content(seg)
+    np.testing.assert_array_equal(level_label(content).label, partial)  # and it reads back as the same label
+
+
 def test_seg_shares_the_sources_frame_of_reference_and_plane(phantom, tmp_path):
     source, seg = phantom["source"], _reread(_findings(phantom)["seg"], tmp_path, "seg.dcm")
     assert seg.FrameOfReferenceUID == source.FrameOfReferenceUID and "PositionReferenceIndicator" in seg
