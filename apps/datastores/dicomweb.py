@@ -47,18 +47,13 @@ from lib.io.dicom_results import findings_datasets, label_seg, level_label, read
 from lib.io.dicom_results.common import MANUFACTURER
 from lib.io.labels import read_label_map, write_label_map
 from lib.io.reader import read_radiograph, single_dicom_in
+from lib.io.series import LABEL_DESCRIPTION, TO_CORRECT_DESCRIPTION, WRITE_BACK_PREFIX
 from lib.results.heatmap import heatmap_from_json
 
 logger = logging.getLogger(__name__)
 
 RADIOGRAPH_MODALITIES = ("CR", "DX")
 LISTING_TTL_S = 10.0  # short: an upload to Orthanc shows up within seconds, not after MONAI Label's 2 hours
-FINDINGS_PREFIX = "Cervical cord"  # the app's own write-back series (with its Manufacturer): never training labels
-LABEL_DESCRIPTION = "Cervical levels label"
-# The levels model's answer as a SEG to correct (``save_label`` with tag "original"): every level named, so a
-# segment painted in OHIF has its canonical name. The app's own such SEG is never a label; a corrected copy that
-# OHIF stores is.
-TO_CORRECT_DESCRIPTION = "Cervical levels to correct"
 
 
 @dataclass(frozen=True)
@@ -241,7 +236,7 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
                 ),
                 created=created,
                 created_from=created_from,
-                write_back=description.startswith((FINDINGS_PREFIX, TO_CORRECT_DESCRIPTION))
+                write_back=description.startswith((WRITE_BACK_PREFIX, TO_CORRECT_DESCRIPTION))
                 and str(seg.get("Manufacturer", "")) == MANUFACTURER,
             )
         return self._segs[uid]

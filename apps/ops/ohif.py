@@ -21,7 +21,7 @@ from typing import Iterator
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import LiveServer, free_port, monailabel_command
 from apps.paths import APP_DIR
-from lib.io.dicom_results.write import FINDINGS_DESCRIPTION, OVERLAY_DESCRIPTION, REPORT_DESCRIPTION
+from lib.io.series import FINDINGS_DESCRIPTION, OVERLAY_DESCRIPTION, REPORT_DESCRIPTION
 
 logger = logging.getLogger(__name__)
 

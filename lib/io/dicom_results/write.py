@@ -17,10 +17,8 @@ from lib.core.errors import BadInputError
 from lib.io.dicom_results.sc import overlay_secondary_capture
 from lib.io.dicom_results.seg import label_seg
 from lib.io.dicom_results.sr import measurement_report
+from lib.io.series import FINDINGS_DESCRIPTION, OVERLAY_DESCRIPTION, REPORT_DESCRIPTION
 
-FINDINGS_DESCRIPTION = "Cervical cord findings"
-OVERLAY_DESCRIPTION = "Cervical cord overlay"
-REPORT_DESCRIPTION = "Cervical cord measurements"
 SERIES_NUMBERS = {"seg": 310, "sc": 311, "sr": 312}
 
 
