@@ -13,11 +13,23 @@ import argparse
 import logging
 import sys
 
-from apps.cli import benchmarks, evaluate, import_labels, phantom, predict, serve, settings, study, train, viewers
+from apps.cli import (
+    batch_infer,
+    benchmarks,
+    evaluate,
+    import_labels,
+    phantom,
+    predict,
+    serve,
+    settings,
+    study,
+    train,
+    viewers,
+)
 from lib.core.errors import AppError
 
 # In the order ``--help`` lists them.
-COMMANDS = (serve, phantom, train, evaluate, study, benchmarks, predict, import_labels, viewers, settings)
+COMMANDS = (serve, phantom, train, evaluate, study, benchmarks, predict, batch_infer, import_labels, viewers, settings)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -7,9 +7,7 @@ pipeline infer task is called in process, so the command and the server give the
 from __future__ import annotations
 
 import argparse
-import csv
 import dataclasses
-import io
 import logging
 from pathlib import Path
 from typing import Iterable, Optional
@@ -19,7 +17,8 @@ from tqdm import tqdm
 from apps.cli.common import conf_dict, torch_threads
 from apps.paths import APP_DIR
 from lib.anatomy.names import SEGMENTS
-from lib.core.atomic import write_json_atomic, write_text_atomic
+from lib.core.atomic import write_csv_atomic as write_csv
+from lib.core.atomic import write_json_atomic
 from lib.core.errors import AppError, BadParameterError
 from lib.core.settings import Settings, parse_settings
 
@@ -200,12 +199,3 @@ def reference_rows(patient: str, info: dict, kang_threshold: int) -> list:
         kang = (graded.get(segment) or {}).get("kang")
         rows.append([patient, segment, str(target), "" if kang is None else str(int(kang))])
     return rows
-
-
-def write_csv(path, header: list, rows: list) -> None:
-    """A CSV (header, then rows; cells quoted only where needed), written atomically."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(header)
-    writer.writerows(rows)
-    write_text_atomic(buffer.getvalue(), path)

@@ -21,6 +21,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def kill_session(session: int) -> None:
+    """SIGKILL every process of a session (``start_new_session=True`` makes the child its leader): the command
+    and whatever it started, as a crash or an operator's ``kill -9`` would leave it."""
+    import psutil
+
+    for process in psutil.process_iter(["pid"]):
+        try:
+            if os.getsid(process.info["pid"]) == session:
+                os.kill(process.info["pid"], signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
 def monailabel_command(
     studies: str, port: int, conf: dict[str, str] | None = None, host: str = "127.0.0.1"
 ) -> list[str]:

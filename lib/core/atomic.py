@@ -5,6 +5,8 @@ Labels, indexes, reports, cards and checkpoints go through here; a crash mid-wri
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
@@ -35,3 +37,12 @@ def write_text_atomic(text: str, path) -> None:
 def write_json_atomic(obj, path) -> None:
     """Write JSON atomically; NaN or infinity is refused rather than written."""
     write_text_atomic(json.dumps(obj, indent=2, allow_nan=False), path)
+
+
+def write_csv_atomic(path, header: list, rows: list) -> None:
+    """A CSV (header, then rows; cells quoted only where needed), written atomically."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(header)
+    writer.writerows(rows)
+    write_text_atomic(buffer.getvalue(), path)

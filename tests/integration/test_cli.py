@@ -122,6 +122,7 @@ def test_every_command_registers_in_help_order():
         "study",
         "benchmark",
         "predict",
+        "batch-infer",
         "import-labels",
         "orthanc",
         "demo-ohif",

@@ -16,13 +16,16 @@ from apps.paths import APP_DIR
 
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
-    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
+    benchmark.add_argument(
+        "name", choices=("phantom", "evaluate", "levels", "pipeline", "batch"), help="what to measure"
+    )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
     benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
     benchmark.add_argument("--limit", type=int, help="at most this many images per split")
     benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
+    benchmark.add_argument("--films", type=int, default=200, help="phantom films to run (batch; default 200)")
     benchmark.set_defaults(func=run)
 
 
@@ -69,4 +72,17 @@ def bench_pipeline(args) -> dict:
     return run_pipeline_benchmark(args)
 
 
-BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels, "pipeline": bench_pipeline}
+def bench_batch(args) -> dict:
+    """``batch-infer`` on Ray: films per second with 1 and 2 workers, and a killed run resumed."""
+    from apps.cli.benchmarks.batch import run_batch_benchmark
+
+    return run_batch_benchmark(_fresh(Path(args.out) / "batch"), films=args.films, seed=args.seed)
+
+
+BENCHMARKS = {
+    "phantom": bench_phantom,
+    "evaluate": bench_evaluate,
+    "levels": bench_levels,
+    "pipeline": bench_pipeline,
+    "batch": bench_batch,
+}

@@ -1,0 +1,1 @@
+"""Archive-scale inference: the pipeline over a folder or a DICOMweb server on Ray (``python main.py batch-infer``)."""
