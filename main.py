@@ -30,6 +30,7 @@ import apps  # noqa: F401
 import infers  # noqa: F401
 import trainers  # noqa: F401
 from apps.datastores.local import RadiographDatastore
+from apps.gate import install_gate
 from apps.models.registry import build_models
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.settings import parse_settings
@@ -52,6 +53,9 @@ class CervicalCordApp(MONAILabelApp):
     def __init__(self, app_dir, studies, conf):
         conf = dict(conf or {})
         self.settings = parse_settings({k: v for k, v in conf.items() if k not in MONAI_LABEL_CONF_KEYS})
+        # First: the request gate (apps/gate.py) in front of MONAI Label's server, however it was started; it
+        # refuses to serve beyond loopback without a token, before anything else is loaded.
+        install_gate(self.settings)
         # MLflow tracking stays off unless asked for: it writes runs under the app and slows training.
         ml_settings.MONAI_LABEL_TRACKING_ENABLED = self.settings.tracking
         self.models = build_models(self.settings, app_dir)
