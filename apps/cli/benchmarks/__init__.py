@@ -16,7 +16,9 @@ from apps.paths import APP_DIR
 
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
-    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
+    benchmark.add_argument(
+        "name", choices=("phantom", "evaluate", "levels", "pipeline", "security"), help="what to measure"
+    )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
@@ -69,4 +71,17 @@ def bench_pipeline(args) -> dict:
     return run_pipeline_benchmark(args)
 
 
-BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels, "pipeline": bench_pipeline}
+def bench_security(args) -> dict:
+    """The request gate: attacks replayed against live servers on loopback, printed as a markdown table."""
+    from apps.cli.benchmarks.probing import run_security_benchmark
+
+    return run_security_benchmark(_fresh(Path(args.out) / "security"))
+
+
+BENCHMARKS = {
+    "phantom": bench_phantom,
+    "evaluate": bench_evaluate,
+    "levels": bench_levels,
+    "pipeline": bench_pipeline,
+    "security": bench_security,
+}
