@@ -1,7 +1,8 @@
 """The MONAI Label app for cervical cord compression on lateral radiographs, and its command line.
 
-``monailabel start_server --app . --studies DIR`` loads ``CervicalCordApp`` from this file (MONAI Label finds it by
-its direct base class). ``python main.py --help`` lists the commands; each is a thin wrapper over a ``lib`` API.
+``monailabel start_server --app . --studies DIR --host 127.0.0.1`` loads ``CervicalCordApp`` from this file (MONAI
+Label finds it by its direct base class); without a token, any other host is refused (``apps/gate.py``).
+``python main.py --help`` lists the commands; each is a thin wrapper over a ``lib`` API.
 """
 
 from __future__ import annotations
