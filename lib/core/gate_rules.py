@@ -68,9 +68,12 @@ def is_loopback(host: str | None) -> bool:
     if name in LOOPBACK_NAMES:
         return True
     try:
-        return ipaddress.ip_address(name).is_loopback
+        address = ipaddress.ip_address(name)
     except ValueError:
         return False
+    # A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d; Python 3.11 calls ::ffff:127.0.0.1 no loopback.
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
 
 
 def host_name(host_header: str) -> str:

@@ -23,7 +23,8 @@ LOGS = Endpoint(frozenset({"GET"}), ("logs", "**"), "enable_logs", "log")
 @pytest.mark.parametrize(
     "host, loopback",
     [("127.0.0.1", True), ("127.9.9.9", True), ("::1", True), ("[::1]", True), ("LocalHost.", True),
-     ("0.0.0.0", False), ("192.168.1.4", False), ("evil.example", False), (None, False)],
+     ("::ffff:127.0.0.1", True), ("::ffff:10.0.0.1", False), ("0.0.0.0", False), ("192.168.1.4", False),
+     ("evil.example", False), (None, False)],
 )  # fmt: skip
 def test_loopback(host, loopback):
     assert is_loopback(host) is loopback
