@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import socket
 import sys
 
 from lib.core.errors import BadParameterError
@@ -52,7 +53,9 @@ def policy_from(settings: Settings, bound_host: str | None, external_auth: bool 
         token=token,
         external_auth=external_auth,
         bound_host=bound_host,
-        allowed_hosts=frozenset(settings.allowed_hosts),
+        # The machine's own name (no DNS look-up: the server never reaches the network at start-up) is no name an
+        # attacker's page could carry.
+        allowed_hosts=frozenset({*settings.allowed_hosts, socket.gethostname().lower()}),
         allowed_origins=frozenset(settings.allowed_origins),
         off=off,
         max_body_bytes=settings.max_upload_bytes,

@@ -62,7 +62,8 @@ _HELP = {
     "enable_logs": "answer /logs and /logs/gpu, the server's log and nvidia-smi (true/false)",
     "auth_token_file": "file holding the token every request must carry as 'Authorization: Bearer <token>'; "
     "empty: no token, and the server answers this machine only",
-    "allowed_hosts": "comma-separated host names the server answers as, beyond loopback names and the bound address",
+    "allowed_hosts": "comma-separated host names the server answers as, beyond loopback names, the machine's own name "
+    "and the bound address",
     "allowed_origins": "comma-separated web origins (scheme://host[:port]) allowed to call the server, beyond its "
     "own and loopback ones",
     "max_upload_bytes": "largest request body accepted, in bytes; 1,024 to 17,179,869,184",

@@ -12,6 +12,7 @@ not refused.
 
 from __future__ import annotations
 
+import socket
 from dataclasses import dataclass
 
 EVIL_ORIGIN = "https://evil.example"
@@ -110,6 +111,16 @@ PROBES: list[Probe] = [
         "/model/levels",
         expect=(200,),
         server="token",
+        with_token=True,
+        served=True,
+    ),
+    Probe(
+        "the machine's own name, with the token (Host: $(hostname))",
+        "GET",
+        "/info/",
+        expect=(200,),
+        server="token",
+        headers=(("Host", f"{socket.gethostname()}:8000"),),
         with_token=True,
         served=True,
     ),
