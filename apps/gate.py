@@ -97,12 +97,13 @@ def install_gate(settings: Settings, argv: list[str] | None = None) -> Gate | No
     fastapi_app = server.app
     stack = fastapi_app.middleware_stack
     if isinstance(stack, Gate):  # the app was rebuilt (POST /reload): the settings may have changed
-        stack.policy = policy
-        return stack
-    if stack is None:  # not started yet (no ASGI call so far): build it as Starlette would
-        stack = fastapi_app.build_middleware_stack()
-    gate = Gate(stack, policy)
-    fastapi_app.middleware_stack = gate
+        gate = stack
+        gate.policy = policy
+    else:
+        if stack is None:  # not started yet (no ASGI call so far): build it as Starlette would
+            stack = fastapi_app.build_middleware_stack()
+        gate = Gate(stack, policy)
+        fastapi_app.middleware_stack = gate
     logger.info(
         "request gate: %s, off: %s, body limit %s bytes",
         "token required" if policy.token else "loopback clients only, no token",

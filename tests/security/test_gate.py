@@ -87,3 +87,14 @@ def test_binding_every_interface_without_a_token_is_refused(tmp_path, start):
     status, output = refused_start(command)
     assert status not in (None, 0), f"{name}: exit {status}\n{output[-2000:]}"
     assert "refusing to serve on every interface (--host 0.0.0.0) without authentication" in output
+
+
+def test_the_gate_stays_when_monai_label_rebuilds_the_app(servers):
+    # POST /reload drops MONAI Label's app; the next request builds CervicalCordApp again, which installs the gate
+    # again over the one already there: the rules must still hold, and the server still answer.
+    assert send_probe(servers.open.url, Probe("reload", "POST", "/reload", expect=(200,), served=True)).status == 200
+    assert MONAILabelClient(servers.open.url).info()["name"].startswith("Cervical")
+    assert servers.open.log_tail(200_000).count("request gate:") == 2  # built twice, gated both times
+    for probe in (p for p in PROBES if p.server == "open"):
+        answer = send_probe(servers.open.url, probe)
+        assert judged(probe, answer)[0], f"after a reload, {probe.name}: {answer.status}"
