@@ -1,7 +1,8 @@
 """The MONAI Label app for cervical cord compression on lateral radiographs, and its command line.
 
-``monailabel start_server --app . --studies DIR`` loads ``CervicalCordApp`` from this file (MONAI Label finds it by
-its direct base class). ``python main.py --help`` lists the commands; each is a thin wrapper over a ``lib`` API.
+``monailabel start_server --app . --studies DIR --host 127.0.0.1`` loads ``CervicalCordApp`` from this file (MONAI
+Label finds it by its direct base class); without a token, any other host is refused (``apps/gate.py``).
+``python main.py --help`` lists the commands; each is a thin wrapper over a ``lib`` API.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ import apps  # noqa: F401
 import infers  # noqa: F401
 import trainers  # noqa: F401
 from apps.datastores.local import RadiographDatastore
+from apps.gate import install_gate
 from apps.models.registry import build_models
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.settings import parse_settings
@@ -52,6 +54,9 @@ class CervicalCordApp(MONAILabelApp):
     def __init__(self, app_dir, studies, conf):
         conf = dict(conf or {})
         self.settings = parse_settings({k: v for k, v in conf.items() if k not in MONAI_LABEL_CONF_KEYS})
+        # First: the request gate (apps/gate.py) in front of MONAI Label's server, however it was started; it
+        # refuses to serve beyond loopback without a token, before anything else is loaded.
+        install_gate(self.settings)
         # MLflow tracking stays off unless asked for: it writes runs under the app and slows training.
         ml_settings.MONAI_LABEL_TRACKING_ENABLED = self.settings.tracking
         self.models = build_models(self.settings, app_dir)

@@ -21,7 +21,11 @@ logger = logging.getLogger("main")
 def add_parser(sub) -> None:
     serve = sub.add_parser("serve", help="start the MONAI Label server on this app")
     serve.add_argument("--studies", help=f"datastore folder or DICOMweb URL (default: demo at {DEMO_DATASTORE})")
-    serve.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1); any other needs --conf auth_token_file FILE",
+    )
     serve.add_argument("--port", type=int, default=8000, help="port (default 8000)")
     serve.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting; see 'settings'")
     serve.set_defaults(func=run)
@@ -29,11 +33,14 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Replace this process with MONAI Label's server on this app; returns only by raising (a bad ``--conf``)."""
+    from apps.gate import policy_from, refuse_open_network
     from apps.ops.server_process import monailabel_command
     from lib.core.settings import parse_settings
 
     conf = conf_dict(args.conf)
-    parse_settings(conf)  # refuse a bad --conf here, with its message, before the server starts
+    settings = parse_settings(conf)  # refuse a bad --conf here, with its message, before the server starts
+    # The app refuses it again at start-up; here the message comes before any datastore is made.
+    refuse_open_network(args.host, policy_from(settings, args.host, external_auth=monailabel_auth_enabled()))
     studies = str(args.studies) if args.studies else str(DEMO_DATASTORE)
     if not args.studies and not (DEMO_DATASTORE / "datastore_v2.json").exists():
         from apps.cli.phantom import make_demo_datastore
@@ -47,3 +54,8 @@ def run(args: argparse.Namespace) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
     os.execve(command[0], command, env)
+
+
+def monailabel_auth_enabled() -> bool:
+    """MONAI Label's own (keycloak) authentication, from its environment variable, without importing MONAI Label."""
+    return os.environ.get("MONAI_LABEL_AUTH_ENABLE", "").strip().lower() in ("1", "true", "yes", "on")

@@ -15,5 +15,5 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print every --conf setting with its default and meaning."""
     for key, (default, meaning) in settings_help().items():
-        print(f"{key:20s} {default:28s} {meaning}")
+        print(f"{key:22s} {default:28s} {meaning}")
     return 0

@@ -70,8 +70,13 @@ class LiveServer:
     """
 
     ready_timeout_s = 120.0
+    # The server's token (``--conf auth_token_file``), sent while waiting for ``/info/``; None for no token.
+    token: str | None = None
 
-    def __init__(self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None):
+    def __init__(
+        self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None, token: str | None = None
+    ):
+        self.token = token
         port = free_port()
         command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(port)]
         for key, value in (conf or {}).items():
@@ -110,8 +115,10 @@ class LiveServer:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log_tail()}")
+            headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
             try:
-                with urllib.request.urlopen(f"{self.url}/info/", timeout=5) as response:
+                request = urllib.request.Request(f"{self.url}/info/", headers=headers)
+                with urllib.request.urlopen(request, timeout=5) as response:
                     return json.loads(response.read())
             except OSError:
                 time.sleep(0.5)
@@ -136,3 +143,20 @@ class LiveServer:
         except ProcessLookupError:
             pass  # the group is empty: the usual case
         self._log.close()
+
+
+class StartServer(LiveServer):
+    """``monailabel start_server --app . --studies DIR`` itself (MONAI Label's own start, not ``main.py serve``)."""
+
+    def __init__(
+        self,
+        studies: Path,
+        conf: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        token: str | None = None,
+        host: str = "127.0.0.1",
+    ):
+        self.token = token
+        port = free_port()
+        command = monailabel_command(str(studies), port, conf, host=host)
+        self._spawn(port, command, log_path or Path(studies).parent / f"start-server-{port}.log", os.environ)

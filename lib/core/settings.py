@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass, fields
 from typing import Mapping
+from urllib.parse import urlsplit
 
 from lib.core.errors import BadParameterError
 
@@ -32,6 +33,14 @@ class Settings:
     auto_scoring: bool = False
     use_pretrained: bool = True
     model_dir: str = ""
+    # The request gate (lib/core/gate.py, README "Security"): what reaches the server at all.
+    enable_model_upload: bool = False
+    enable_model_download: bool = False
+    enable_logs: bool = False
+    auth_token_file: str = ""
+    allowed_hosts: tuple[str, ...] = ()
+    allowed_origins: tuple[str, ...] = ()
+    max_upload_bytes: int = 256 * 1024 * 1024
 
 
 _HELP = {
@@ -47,6 +56,17 @@ _HELP = {
     "off: only on POST /scoring/<method>",
     "use_pretrained": "start from the weights shipped in model/ when present (true/false)",
     "model_dir": "folder for weights, cards and training runs; empty means the app's model/ folder",
+    "enable_model_upload": "answer PUT and DELETE /model/<name>, which replace or remove the served weights "
+    "(true/false)",
+    "enable_model_download": "answer GET /model/<name>, which hands out the served weights (true/false)",
+    "enable_logs": "answer /logs and /logs/gpu, the server's log and nvidia-smi (true/false)",
+    "auth_token_file": "file holding the token every request must carry as 'Authorization: Bearer <token>'; "
+    "empty: no token, and the server answers this machine only",
+    "allowed_hosts": "comma-separated host names the server answers as, beyond loopback names, the machine's own name "
+    "and the bound address",
+    "allowed_origins": "comma-separated web origins (scheme://host[:port]) allowed to call the server, beyond its "
+    "own and loopback ones",
+    "max_upload_bytes": "largest request body accepted, in bytes; 1,024 to 17,179,869,184",
 }
 
 
@@ -106,6 +126,30 @@ def _parse_device(raw: str) -> str:
     return text
 
 
+def _parse_hosts(raw: str) -> tuple[str, ...]:
+    names = tuple(n.strip().lower().rstrip(".") for n in str(raw).split(",") if n.strip())
+    wrong = [n for n in names if not n or any(c in n for c in "/@ ") or n.count(":") == 1]
+    if wrong:
+        raise BadParameterError(f"setting allowed_hosts={raw!r} has entries that are no host names: {wrong}")
+    return names
+
+
+def _parse_origins(raw: str) -> tuple[str, ...]:
+    origins = tuple(o.strip().lower().rstrip("/") for o in str(raw).split(",") if o.strip())
+    wrong = [o for o in origins if not _is_origin(o)]
+    if wrong:
+        raise BadParameterError(
+            f"setting allowed_origins={raw!r} has entries that are no web origins: {wrong}; "
+            "write scheme://host[:port], e.g. https://viewer.example.org"
+        )
+    return origins
+
+
+def _is_origin(text: str) -> bool:
+    parts = urlsplit(text)
+    return parts.scheme in ("http", "https") and bool(parts.hostname) and not (parts.path or parts.query)
+
+
 _PARSERS = {
     "models": _parse_models,
     "device": _parse_device,
@@ -113,6 +157,10 @@ _PARSERS = {
     "kang_threshold": lambda raw: _parse_int("kang_threshold", raw, 1, 3),
     "epistemic_samples": lambda raw: _parse_int("epistemic_samples", raw, 2, 50),
     "model_dir": lambda raw: str(raw).strip(),
+    "auth_token_file": lambda raw: str(raw).strip(),
+    "allowed_hosts": lambda raw: _parse_hosts(raw),
+    "allowed_origins": lambda raw: _parse_origins(raw),
+    "max_upload_bytes": lambda raw: _parse_int("max_upload_bytes", raw, 1_024, 16 * 1024**3),
 }
 
 

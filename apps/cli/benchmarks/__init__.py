@@ -17,7 +17,7 @@ from apps.paths import APP_DIR
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
     benchmark.add_argument(
-        "name", choices=("phantom", "evaluate", "levels", "pipeline", "batch"), help="what to measure"
+        "name", choices=("phantom", "evaluate", "levels", "pipeline", "batch", "security"), help="what to measure"
     )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
@@ -79,10 +79,18 @@ def bench_batch(args) -> dict:
     return run_batch_benchmark(_fresh(Path(args.out) / "batch"), films=args.films, seed=args.seed)
 
 
+def bench_security(args) -> dict:
+    """The request gate: attacks replayed against live servers on loopback, printed as a markdown table."""
+    from apps.cli.benchmarks.probing import run_security_benchmark
+
+    return run_security_benchmark(_fresh(Path(args.out) / "security"))
+
+
 BENCHMARKS = {
     "phantom": bench_phantom,
     "evaluate": bench_evaluate,
     "levels": bench_levels,
     "pipeline": bench_pipeline,
     "batch": bench_batch,
+    "security": bench_security,
 }

@@ -34,3 +34,29 @@ def test_bad_values_name_the_key_and_the_allowed_range(conf, message):
 
 def test_help_lists_every_setting():
     assert set(settings_help()) == set(Settings.__dataclass_fields__)
+
+
+def test_gate_settings_are_off_and_bounded_by_default():
+    defaults = Settings()
+    assert not (defaults.enable_model_upload or defaults.enable_model_download or defaults.enable_logs)
+    assert defaults.auth_token_file == "" and defaults.max_upload_bytes == 256 * 1024 * 1024
+    parsed = parse_settings(
+        {"allowed_hosts": "WS12.hospital.org, fe80::1", "allowed_origins": "https://Viewer.hospital.org/"}
+    )
+    assert parsed.allowed_hosts == ("ws12.hospital.org", "fe80::1")
+    assert parsed.allowed_origins == ("https://viewer.hospital.org",)
+
+
+@pytest.mark.parametrize(
+    "conf, message",
+    [
+        ({"allowed_origins": "viewer.hospital.org"}, "no web origins"),
+        ({"allowed_origins": "https://viewer.hospital.org/ohif"}, "no web origins"),
+        ({"allowed_hosts": "ws12:8000"}, "no host names"),
+        ({"max_upload_bytes": "10"}, "out of range"),
+        ({"enable_logs": "please"}, "not a boolean"),
+    ],
+)
+def test_bad_gate_settings_name_the_key(conf, message):
+    with pytest.raises(BadParameterError, match=message):
+        parse_settings(conf)
