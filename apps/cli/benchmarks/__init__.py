@@ -16,13 +16,16 @@ from apps.paths import APP_DIR
 
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
-    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
+    benchmark.add_argument(
+        "name", choices=("phantom", "evaluate", "levels", "pipeline", "realfilms"), help="what to measure"
+    )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
     benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
     benchmark.add_argument("--limit", type=int, help="at most this many images per split")
     benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
+    benchmark.add_argument("--folder", type=Path, help="films to run the pipeline on (realfilms)")
     benchmark.set_defaults(func=run)
 
 
@@ -69,4 +72,17 @@ def bench_pipeline(args) -> dict:
     return run_pipeline_benchmark(args)
 
 
-BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels, "pipeline": bench_pipeline}
+def bench_realfilms(args) -> dict:
+    """The pipeline on every film of ``--folder``: a contact sheet of the overlays and what was found per film."""
+    from apps.cli.benchmarks.realfilms import run_realfilms_benchmark
+
+    return run_realfilms_benchmark(args)
+
+
+BENCHMARKS = {
+    "phantom": bench_phantom,
+    "evaluate": bench_evaluate,
+    "levels": bench_levels,
+    "pipeline": bench_pipeline,
+    "realfilms": bench_realfilms,
+}
