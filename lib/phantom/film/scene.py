@@ -26,6 +26,7 @@ CORTEX_MM = 0.9
 SUBCHONDRAL_MM = 1.8  # decay length of the denser bone under the endplates
 SUBCHONDRAL_GAIN = 0.6
 SHOULDER_BONES = ("clavicle", "humeral_heads")
+UNTEXTURED = ("skull",)  # the skull's many overlapping layers average its trabeculae out
 MU_CORT = MU_PER_MM["cortical"] - MU_PER_MM["soft"]
 MU_CANC = MU_PER_MM["cancellous"] - MU_PER_MM["soft"]
 
@@ -40,7 +41,9 @@ def _bone_outline(bone: Bone) -> np.ndarray:
     if bone.outline_mm is not None:
         # The convex hull in order: the shell raster needs a convex outline whatever order the corners came in.
         hull = ConvexHull(bone.outline_mm)
-        return chaikin(bone.outline_mm[hull.vertices], rounds=2, cut=0.22)
+        # Pillars keep most of their rhomboid so that they stack into a column; other bones are rounded more.
+        rounds, cut = (1, 0.12) if bone.name.endswith("pillar") else (2, 0.22)
+        return chaikin(bone.outline_mm[hull.vertices], rounds=rounds, cut=cut)
     centre, axes, angle = bone.ellipse_mm
     return ellipse_outline(centre, axes, angle)
 
@@ -54,8 +57,10 @@ def _draw_bone(acc, canc, spec: FilmSpec, bone: Bone, shift_mm: np.ndarray) -> N
         return
     box, cortical, inner = out
     acc[box] += MU_CORT * cortical
-    if bone.inner == "cancellous":
+    if bone.inner == "cancellous" and bone.name not in UNTEXTURED:
         canc[box] += MU_CANC * inner
+    elif bone.inner == "cancellous":
+        acc[box] += MU_CANC * inner
     else:
         acc[box] += (MU_PER_MM[bone.inner] - MU_PER_MM["soft"]) * inner
 
@@ -83,7 +88,16 @@ def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
     c2 = spec.spine.bodies["C2"]
     if bone.name == "occiput":
         centre = c2.posterior_mid - 5.0 * c2.u + 88.0 * c2.v
-        return dataclasses.replace(bone, thickness_mm=90.0, cortex_mm=1.8, ellipse_mm=(centre, (92.0, 62.0), 0.2))
+        # Filled with dense bone and a thin rim: the skull base shows as a bright mass, not a ring.
+        return dataclasses.replace(
+            bone,
+            name="skull",
+            thickness_mm=30.0,
+            cortex_mm=0.8,
+            inner="cancellous",
+            roll_mm=14.0,
+            ellipse_mm=(centre, (92.0, 62.0), 0.2),
+        )
     if bone.name == "mandible_body":
         start, end = bone.outline_mm[0], bone.outline_mm[1]
         short = bone.outline_mm.copy()

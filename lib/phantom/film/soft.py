@@ -44,13 +44,15 @@ def film_soft_tissue_mm(spec: FilmSpec, grid: np.ndarray, rng: np.random.Generat
     laminar = _profile([b.spinolaminar for b in bodies], y)
     c2, c4, c6 = (spec.spine.bodies[lv].posterior_mid[1] for lv in ("C2", "C4", "C6"))
     head = np.clip((y - c2) / 40.0, 0.0, 1.0)
-    # The floor of the mouth and the chin in front of C2-C3 reach past the mandible.
-    chin_y = mandible_low_mm(spec)
-    chin = np.clip((y - chin_y) / 12.0, 0.0, 1.0)
-    front = np.maximum(anterior + a["neck_front_mm"] + 40.0 * head, chin * (mandible_front_mm(spec) + 12.0))
+    front = anterior + a["neck_front_mm"] + 40.0 * head
     back = laminar - (a["neck_back_mm"] + 20.0 + 25.0 * head)
     width = a["neck_width_mm"] + 45.0 * head
     tissue = _tube(x, front, back, width)
+    # The floor of the mouth, the jaw and the chin in front of C2-C3, reaching past the mandible: a tube of its
+    # own, so the neck's profile behind it does not change where it starts.
+    chin = np.clip((y - mandible_low_mm(spec)) / 12.0, 0.0, 1.0)
+    jaw_front = mandible_front_mm(spec) + 12.0
+    tissue += _tube(x, np.full_like(x, jaw_front), anterior + 0.3 * a["neck_front_mm"], 0.45 * width) * chin
     # Prevertebral stripe 3-7 mm at C2-C4 (clinical.md), wider below C5 where the oesophagus lies behind the airway.
     stripe = 4.0 + 9.0 * np.clip((c4 - y) / max(c4 - c6, 1.0), 0.0, 1.0)
     wave = 1.0 + 0.25 * np.sin((y - c2) / rng.uniform(9.0, 16.0) + rng.uniform(0, 6.3))

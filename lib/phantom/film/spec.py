@@ -150,12 +150,12 @@ def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
         "airway_ap_mm": rng.uniform(9.0, 18.0),
         "rotation_offset_mm": rng.uniform(0.0, 3.5),
         "photons_per_pixel": rng.uniform(6000.0, 20000.0),
-        "body_grey": rng.uniform(0.6, 0.8),
+        "body_grey": rng.uniform(0.68, 0.85),
         "scatter_to_primary": rng.uniform(0.2, 0.7),
         "heel_sign": float(rng.choice((-1.0, 1.0))),
         "heel_effect": rng.uniform(0.05, 0.2),
         "blur_mm": rng.uniform(0.1, 0.25),
-        "unsharp_amount": rng.uniform(0.3, 1.2),
+        "unsharp_amount": rng.uniform(0.8, 2.0),
         "unsharp_kernel_mm": rng.uniform(6.0, 16.0),
         "range_compression": rng.uniform(0.3, 0.65),
         "lut": str(rng.choice(("sigmoid", "linear"))),
@@ -171,7 +171,7 @@ def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
         "marker_seed": int(rng.integers(0, 2**31 - 1)),
         "monochrome1": float(rng.random() < 0.4),
         "bits_stored": bits,
-        "trabecular_amount": rng.uniform(0.25, 0.45),
+        "trabecular_amount": rng.uniform(0.15, 0.3),
     }
 
 
