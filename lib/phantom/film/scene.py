@@ -14,10 +14,17 @@ import numpy as np
 from scipy.spatial import ConvexHull
 
 from lib.phantom.anatomy import BODY_LEVELS
-from lib.phantom.film.shapes import body_outline, chaikin, dens_film_outline, ellipse_outline
+from lib.phantom.film.shapes import (
+    body_outline,
+    chaikin,
+    dens_film_outline,
+    ellipse_outline,
+    mandible_outline,
+    spinous_outline,
+)
 from lib.phantom.film.soft import film_soft_tissue_mm, patient_grid
 from lib.phantom.film.spec import FilmSpec, axis_tilt_rad
-from lib.phantom.film.texture import solid_body_paths, trabecular_field
+from lib.phantom.film.texture import shelled_outline, solid_body_paths, trabecular_field
 from lib.phantom.raster import shelled_polygon
 from lib.phantom.scene import BODY_WIDTH_PER_DEPTH, MU_PER_MM
 from lib.phantom.scene_bones import Bone, head_and_shoulder_bones, spine_bones
@@ -25,7 +32,11 @@ from lib.phantom.scene_bones import Bone, head_and_shoulder_bones, spine_bones
 CORTEX_MM = 0.9
 SUBCHONDRAL_MM = 1.8  # decay length of the denser bone under the endplates
 SUBCHONDRAL_GAIN = 0.6
-SHOULDER_BONES = ("clavicle", "humeral_heads")
+SPINOUS_THICKNESS_MM = 9.0
+MANDIBLE_THICKNESS_MM = 16.0  # both halves together
+# Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them; the mandible
+# is drawn as one outline of its own.
+REPLACED_BONES = ("clavicle", "humeral_heads", "mandible_body", "mandible_ramus")
 UNTEXTURED = ("skull",)  # the skull's many overlapping layers average its trabeculae out
 MU_CORT = MU_PER_MM["cortical"] - MU_PER_MM["soft"]
 MU_CANC = MU_PER_MM["cancellous"] - MU_PER_MM["soft"]
@@ -65,6 +76,14 @@ def _draw_bone(acc, canc, spec: FilmSpec, bone: Bone, shift_mm: np.ndarray) -> N
         acc[box] += (MU_PER_MM[bone.inner] - MU_PER_MM["soft"]) * inner
 
 
+def _draw_flat(acc, canc, spec: FilmSpec, outline_mm, thickness_mm: float, roll_mm: float, cortex_mm: float) -> None:
+    out = shelled_outline(spec.to_px(outline_mm), acc.shape, thickness_mm, roll_mm, cortex_mm, spec.px_per_mm)
+    if out is not None:
+        box, cortical, inner = out
+        acc[box] += MU_CORT * cortical
+        canc[box] += MU_CANC * inner
+
+
 def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) -> None:
     body = spec.spine.bodies[level]
     s = spec.px_per_mm
@@ -98,12 +117,6 @@ def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
             roll_mm=14.0,
             ellipse_mm=(centre, (92.0, 62.0), 0.2),
         )
-    if bone.name == "mandible_body":
-        start, end = bone.outline_mm[0], bone.outline_mm[1]
-        short = bone.outline_mm.copy()
-        short[1] = start + 0.65 * (end - start)
-        short[2] = bone.outline_mm[3] + 0.65 * (bone.outline_mm[2] - bone.outline_mm[3])
-        return dataclasses.replace(bone, outline_mm=short)
     return bone
 
 
@@ -128,14 +141,17 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     for level, outline in film_outlines(spec).items():
         _draw_body(acc, canc, spec, level, outline)
     single, paired = spine_bones(spec)
-    single = [_film_posterior_bone(b) for b in single if b.name != "C2_dens"]
+    single = [_film_posterior_bone(b) for b in single if b.name != "C2_dens" and not b.name.endswith("_spinous")]
+    for level in BODY_LEVELS:
+        outline = spinous_outline(spec.spine.bodies[level], level)
+        _draw_flat(acc, canc, spec, outline, SPINOUS_THICKNESS_MM, 2.0, 1.0)
     paired = [_film_posterior_bone(b) for b in paired]
     single.append(Bone("C2_dens", 10.0, 1.0, dens_film_outline(spec.spine.bodies["C2"]), roll_mm=2.5))
     # A slightly rotated neck separates left and right posterior elements into double contours.
     c7 = spec.spine.bodies["C7"]
     offset = 0.5 * spec.acquisition["rotation_offset_mm"] * (0.8 * c7.u + 0.6 * c7.v)
-    # Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them.
-    head = [_film_head_bone(b, spec) for b in head_and_shoulder_bones(spec) if b.name not in SHOULDER_BONES]
+    head = [_film_head_bone(b, spec) for b in head_and_shoulder_bones(spec) if b.name not in REPLACED_BONES]
+    _draw_flat(acc, canc, spec, mandible_outline(spec.spine.bodies["C2"]), MANDIBLE_THICKNESS_MM, 3.0, 2.2)
     for bone in single + head:
         _draw_bone(acc, canc, spec, bone, np.zeros(2))
     for bone in paired:

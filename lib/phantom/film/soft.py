@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from lib.phantom.anatomy import BODY_LEVELS
+from lib.phantom.film.shapes import mandible_outline
 from lib.phantom.film.spec import FilmSpec
-from lib.phantom.scene_bones import head_and_shoulder_bones
 
 
 def patient_grid(spec: FilmSpec) -> np.ndarray:
@@ -66,8 +66,7 @@ def film_soft_tissue_mm(spec: FilmSpec, grid: np.ndarray, rng: np.random.Generat
 
 
 def _mandible_outline(spec: FilmSpec) -> np.ndarray:
-    bones = {b.name: b for b in head_and_shoulder_bones(spec)}
-    return np.concatenate([bones["mandible_body"].outline_mm, bones["mandible_ramus"].outline_mm])
+    return mandible_outline(spec.spine.bodies["C2"])
 
 
 def mandible_low_mm(spec: FilmSpec) -> float:

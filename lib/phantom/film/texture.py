@@ -14,7 +14,7 @@ from typing import Optional, Tuple
 import numpy as np
 from scipy import ndimage
 
-from lib.phantom.raster import Box, bbox, fill_polygon
+from lib.phantom.raster import Box, bbox, fill_polygon, rolled_profile
 
 
 def trabecular_field(
@@ -72,3 +72,21 @@ def solid_body_paths(
     x_in = (a - half) / half_in
     core = (width_mm - 2 * cortex_mm) * np.sqrt(np.clip(1.0 - x_in * x_in, 0.0, None)) * (dist_mm > cortex_mm)
     return box, (outer - core).astype(np.float32), core.astype(np.float32), dist_mm
+
+
+def shelled_outline(
+    outline_px: np.ndarray, shape: Tuple[int, int], thickness_mm: float, roll_mm: float, cortex_mm: float,
+    px_per_mm: float,
+) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:  # fmt: skip
+    """(box, cortical mm, inner mm) of a flat bony solid of any simple outline (concave ones too), rising to
+    ``thickness_mm`` over ``roll_mm`` from its edge; None when outside the image."""
+    box = bbox(outline_px, shape, pad=2.0)
+    if box is None:
+        return None
+    inside = fill_polygon(outline_px, shape)[box]
+    if not inside.any():
+        return None
+    d = ndimage.distance_transform_edt(inside).astype(np.float32) / px_per_mm
+    outer = rolled_profile(d, thickness_mm, roll_mm)
+    inner = rolled_profile(d - cortex_mm, max(thickness_mm - 2 * cortex_mm, 0.0), max(roll_mm - cortex_mm, 0.3))
+    return box, outer - inner, inner
