@@ -92,7 +92,8 @@ def describe_datastore(studies: str) -> str:
         auc = facts.get("auc", {})
         text += (
             f" (phantom cohort, seed {facts.get('seed', '?')}, from 'python main.py phantom'; oracle ceiling AUC "
-            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items()))
+            # A split with one class only has no AUC (null in ceiling.json).
+            + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in sorted(auc.items()))
             + ")"
         )
     return text

@@ -23,3 +23,11 @@ def test_film_style_writes_a_datastore_with_film_labels(tmp_path):
     assert all((out / "labels" / "final" / f"{name}.nii.gz").is_file() for name in labels)
     store = json.loads((out / "datastore_v2.json").read_text())
     assert len(store["objects"]) == 2
+
+
+def test_train_describes_a_small_cohort_whose_split_has_no_ceiling_auc(tmp_path):
+    from apps.cli.train import describe_datastore
+
+    (tmp_path / "ceiling.json").write_text(json.dumps({"auc": {"train": 0.9, "validation": None}, "seed": 1}))
+    text = describe_datastore(str(tmp_path))
+    assert "train 0.900" in text and "validation n/a" in text
