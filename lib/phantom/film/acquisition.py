@@ -95,7 +95,7 @@ def form_film_image(
     base = smooth_large(density, a["unsharp_kernel_mm"] / spec.spacing_mm)
     level = float(np.median(density[exposed]))
     x = level + (1.0 - a["range_compression"]) * (base - level) + (1.0 + a["unsharp_amount"]) * (density - base)
-    x = x + 0.4 * (x - ndimage.gaussian_filter(x, 0.5 / spec.spacing_mm))
+    x = x + 0.25 * (x - ndimage.gaussian_filter(x, 0.5 / spec.spacing_mm))
     low = float(np.percentile(x[exposed], 0.5))
     # The window puts the middle of the vertebral bodies at a set grey; shoulders and skull may saturate.
     high = low + (_body_density(x, spec) - low) / a["body_grey"]

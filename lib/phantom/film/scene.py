@@ -32,6 +32,8 @@ from lib.phantom.scene_bones import Bone, head_and_shoulder_bones, spine_bones
 CORTEX_MM = 0.9
 SUBCHONDRAL_MM = 1.8  # decay length of the denser bone under the endplates
 SUBCHONDRAL_GAIN = 0.6
+# The cancellous core of a body shows darker than its shell on real films: marrow fills most of it.
+CORE_SCALE = 0.65
 SPINOUS_THICKNESS_MM = 9.0
 MANDIBLE_THICKNESS_MM = 16.0  # both halves together
 # Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them; the mandible
@@ -99,7 +101,8 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     box, cortical, core, dist_mm = out
     acc[box] += MU_CORT * cortical
     # Denser bone under the endplates and along the walls (subchondral sclerosis), fading into the core.
-    canc[box] += MU_CANC * core * (1.0 + SUBCHONDRAL_GAIN * np.exp(-(dist_mm - CORTEX_MM) / SUBCHONDRAL_MM))
+    sclerosis = 1.0 + SUBCHONDRAL_GAIN * np.exp(-(dist_mm - CORTEX_MM) / SUBCHONDRAL_MM)
+    canc[box] += CORE_SCALE * MU_CANC * core * sclerosis
 
 
 def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
@@ -121,7 +124,7 @@ def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
 
 
 # Posterior elements a film shows clearly: thicker spinous processes and laminae, pillars with thinner rims.
-_POSTERIOR_SCALE = {"spinous": (1.5, 1.0), "lamina": (1.5, 1.0), "pillar": (1.0, 0.6), "pedicle": (1.0, 0.8)}
+_POSTERIOR_SCALE = {"spinous": (1.5, 1.0), "lamina": (1.5, 1.0), "pillar": (1.0, 0.6), "pedicle": (0.6, 0.5)}
 
 
 def _film_posterior_bone(bone: Bone) -> Bone:

@@ -150,7 +150,7 @@ def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
         "airway_ap_mm": rng.uniform(9.0, 18.0),
         "rotation_offset_mm": rng.uniform(0.0, 3.5),
         "photons_per_pixel": rng.uniform(6000.0, 20000.0),
-        "body_grey": rng.uniform(0.68, 0.85),
+        "body_grey": rng.uniform(0.55, 0.75),
         "scatter_to_primary": rng.uniform(0.2, 0.7),
         "heel_sign": float(rng.choice((-1.0, 1.0))),
         "heel_effect": rng.uniform(0.05, 0.2),
