@@ -34,6 +34,7 @@ from monailabel.tasks.train.basic_train import BasicTrainTask, Context
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.errors import BadInputError
 from lib.io.reader import image_id_of
+from lib.models.augment import RandFieldOfViewCropd, film_augmentations
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.splits import partition
 from lib.models.transforms import (
@@ -46,6 +47,8 @@ from lib.models.weights import load_weights
 from trainers.base import LEARNING_RATE, VAL_SPLIT, split_validation
 
 logger = logging.getLogger(__name__)
+# "standard": the flips, affine and contrast the shipped model was trained with; "film": lib.models.augment.
+AUGMENTATIONS = ("standard", "film")
 N_CLASSES = len(LEVEL_LABELS) + 1
 # A candidate replaces the served levels model only when its publish-check mean Dice is higher by more than this.
 PUBLISH_MARGIN_DICE = 0.002
@@ -134,6 +137,19 @@ class LevelsTrainer(BasicTrainTask):
         ]
 
     def train_pre_transforms(self, context: Context):
+        augmentation = str(context.request.get("augmentation") or "standard")
+        if augmentation not in AUGMENTATIONS:
+            raise BadInputError(f"augmentation must be one of {list(AUGMENTATIONS)}, got {augmentation!r}")
+        if augmentation == "film":
+            # Domain randomisation for real films (opt-in): the field of view is cropped before the letterbox.
+            return [
+                LoadRadiographd(("image",), self._max_pixels),
+                LoadLevelLabeld(("label",)),
+                RandFieldOfViewCropd(("image", "label"), prob=0.3),
+                Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",)),
+                film_augmentations("image", ("label",), LEVELS_INPUT_SIZE),
+                EnsureTyped(("image", "label")),
+            ]
         return self._load() + [
             RandFlipd(("image", "label"), prob=0.5, spatial_axis=1),  # patients facing either way
             RandAffined(

@@ -38,6 +38,13 @@ def add_parser(sub) -> None:
     phantom.add_argument("--centre", default="internal", help="centre profile (cohort preset)")
     phantom.add_argument("--prevalence", type=float, default=0.5, help="share of compressed segments, 0-1 exclusive")
     phantom.add_argument("--workers", type=int, default=2, help="worker processes")
+    phantom.add_argument(
+        "--style",
+        choices=("schematic", "film"),
+        default="schematic",
+        help="schematic: the phantom the shipped models were trained on; film: the same patients drawn and exposed "
+        "like real films (curved, textured bodies; facing, posture, rotation, spacing, field of view, markers vary)",
+    )
     phantom.set_defaults(func=run)
 
 
@@ -51,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
         prevalence=args.prevalence,
         preset=args.preset,
         workers=args.workers,
+        style=args.style,
     )
     print(f"cohort written to {path}")
     return 0
@@ -64,6 +72,7 @@ def make_cohort(
     prevalence: float = 0.5,
     preset: str = "cohort",
     workers: int = 2,
+    style: str = "schematic",
 ) -> Path:
     """Generate a cohort into ``out`` (which must not exist) and index it as a datastore; returns ``out``."""
     from lib.phantom import cohort_config, demo_config, protocol_config, write_cohort
@@ -83,7 +92,7 @@ def make_cohort(
     if staging.exists():
         shutil.rmtree(staging)
     try:
-        write_cohort(staging, config, progress=True, workers=workers)
+        write_cohort(staging, config, progress=True, workers=workers, style=style)
         index_cohort(staging)
         os.replace(staging, out)
     finally:

@@ -28,6 +28,11 @@ def add_parser(sub) -> None:
     )
     train.add_argument("--learning-rate", type=float, help="default: the model's own (2e-3 for all three)")
     train.add_argument("--val-split", type=float, default=0.1, help="validation share for images without a split")
+    train.add_argument(
+        "--augmentation",
+        choices=("standard", "film"),
+        help="levels only: standard (default, as the shipped model) or film (domain randomisation for real films)",
+    )
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
     train.set_defaults(func=run)
@@ -41,6 +46,7 @@ def run(args: argparse.Namespace) -> int:
         "train_batch_size": args.batch_size,
         "learning_rate": args.learning_rate,
         "val_split": args.val_split,
+        "augmentation": getattr(args, "augmentation", None),
     }
     request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
     stats = train_model(args.model, str(args.studies), conf_dict(args.conf), request)
@@ -86,7 +92,8 @@ def describe_datastore(studies: str) -> str:
         auc = facts.get("auc", {})
         text += (
             f" (phantom cohort, seed {facts.get('seed', '?')}, from 'python main.py phantom'; oracle ceiling AUC "
-            + ", ".join(f"{k} {v:.3f}" for k, v in sorted(auc.items()))
+            # A split with one class only has no AUC (null in ceiling.json).
+            + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} n/a" for k, v in sorted(auc.items()))
             + ")"
         )
     return text

@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import json
 import logging
+import math
 import multiprocessing
 import os
 import shutil
@@ -25,10 +26,12 @@ from lib.phantom.case import generate_patient
 from lib.phantom.ceiling import ceiling
 from lib.phantom.config import PhantomConfig, protocol_config
 from lib.phantom.dicom import write_dicom
+from lib.phantom.film.case import generate_film_patient
 from lib.phantom.patient import sample_patient
 from lib.phantom.truth import segment_truth
 
 log = logging.getLogger(__name__)
+STYLES = ("schematic", "film")
 MANIFEST_FIELDS = (
     "image_id",
     "patient_id",
@@ -76,12 +79,47 @@ def label_record(config: PhantomConfig, index: int) -> dict:
     return {"split": spec.split, "centre": spec.centre.name, "segments": segments, "summary": _summary(spec, segments)}
 
 
-def _write_one(job) -> dict:
-    config, index, folder = job
+def _write_image(folder, config: PhantomConfig, index: int, style: str):
+    """(case, DICOM path, extra label fields) of one patient in the style asked for."""
+    if style == "film":
+        case = generate_film_patient(config, index)
+        spec = case.spec
+        path = Path(folder) / f"{spec.image_id}.dcm"
+        a = spec.acquisition
+        write_dicom(
+            path,
+            case.stored,
+            spec,
+            config.seed,
+            bits_stored=int(a["bits_stored"]),
+            orientation=("P" if spec.facing > 0 else "A", "F"),
+            burned_in=bool(a["marker"]),
+        )
+        return case, path, {"style": "film", "film": film_record(spec)}
     case = generate_patient(config, index)
+    path = Path(folder) / f"{case.spec.image_id}.dcm"
+    write_dicom(path, case.stored, case.spec, config.seed)
+    return case, path, {}
+
+
+def film_record(spec) -> dict:
+    """How a film-style image was posed and framed (kept with its labels for failure analysis)."""
+    return {
+        "facing": "left" if spec.facing > 0 else "right",
+        "rotation_deg": round(math.degrees(spec.rotation_rad), 2),
+        "posture_deg": round(spec.posture_deg, 2),
+        "field": spec.acquisition["field"],
+        "bits_stored": int(spec.acquisition["bits_stored"]),
+        "marker": bool(spec.acquisition["marker"]),
+    }
+
+
+def _write_one(job) -> dict:
+    """Write one patient; ``job`` is ``(config, index, folder)`` or ``(config, index, folder, style)``."""
+    config, index, folder, *rest = job
+    style = rest[0] if rest else "schematic"
+    case, image_path, extra = _write_image(folder, config, index, style)
     spec = case.spec
-    image_path = Path(folder) / f"{spec.image_id}.dcm"
-    write_dicom(image_path, case.stored, spec, config.seed)
     # The label on the grid a viewer reads the DICOM on (ImagerPixelSpacing), not the measurement spacing.
     grid = viewer_geometry_of(image_path, case.mask.shape, case.spacing_mm, [])
     write_label_map(Path(folder) / "labels" / "final" / f"{spec.image_id}.nii.gz", case.mask, grid)
@@ -96,6 +134,7 @@ def _write_one(job) -> dict:
         "magnification": round(spec.magnification, 6),
         "curvature": spec.curvature,
         "annotated_levels": list(spec.annotated_levels),
+        **extra,
     }
     return {
         "split": spec.split,
@@ -131,12 +170,21 @@ def _write_tables(folder: Path, config: PhantomConfig, records: List[dict]) -> d
 
 
 def write_cohort(
-    out_dir, config: PhantomConfig, progress: bool = True, workers: int = 2, overwrite: bool = False
+    out_dir,
+    config: PhantomConfig,
+    progress: bool = True,
+    workers: int = 2,
+    overwrite: bool = False,
+    style: str = "schematic",
 ) -> Path:
     """Generate and write the whole cohort to ``out_dir`` (created; must not exist unless ``overwrite``).
 
-    Output is byte-identical for the same config whatever ``workers`` is. Returns the folder path.
+    Output is byte-identical for the same config and style whatever ``workers`` is. ``style``: ``"schematic"``
+    (the default phantom) or ``"film"`` (``lib.phantom.film``: the same patients drawn and exposed like real
+    films). Returns the folder path.
     """
+    if style not in STYLES:
+        raise BadParameterError(f"style: must be one of {list(STYLES)}, got {style!r}")
     out = Path(out_dir).resolve()
     if out.exists() and not overwrite:
         raise BadParameterError(f"out_dir: {out} already exists; choose a new folder or pass overwrite=True")
@@ -147,7 +195,7 @@ def write_cohort(
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "labels" / "final").mkdir(parents=True)
     try:
-        jobs = [(config, i, str(tmp)) for i in range(config.n_patients)]
+        jobs = [(config, i, str(tmp), style) for i in range(config.n_patients)]
         records = list(_run(jobs, workers, progress))
         result = _write_tables(tmp, config, records)
         if out.exists():

@@ -12,7 +12,6 @@ import numpy as np
 from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
 from pydicom.uid import ExplicitVRLittleEndian, generate_uid
 
-from lib.phantom.imaging import MAX_STORED
 from lib.phantom.patient import PatientSpec
 
 DX_FOR_PRESENTATION = "1.2.840.10008.5.1.4.1.1.1.1"
@@ -41,11 +40,25 @@ def _meta(sop_uid: str) -> FileMetaDataset:
     return meta
 
 
-def write_dicom(path: Path, stored: np.ndarray, spec: PatientSpec, seed: int) -> str:
-    """Write ``stored`` (uint16 [rows, cols], 12-bit, bone bright) to ``path``; returns the photometric name.
+def write_dicom(
+    path: Path,
+    stored: np.ndarray,
+    spec: PatientSpec,
+    seed: int,
+    bits_stored: int = 12,
+    orientation: tuple = ("P", "F"),
+    burned_in: bool = False,
+) -> str:
+    """Write ``stored`` (uint16 [rows, cols], ``bits_stored`` bits, bone bright) to ``path``; returns the photometric
+    name.
 
     MONOCHROME1 images (per centre profile) are stored inverted, so that viewers honouring the tag show bone bright.
+    ``orientation``: PatientOrientation (rows run posterior for a film facing left, anterior for one facing right);
+    ``burned_in``: whether text or markers are burned into the pixels. 8-bit films are stored in 8-bit pixels.
     """
+    if not 8 <= bits_stored <= 16:
+        raise ValueError(f"bits_stored must be 8-16, got {bits_stored}")
+    top = (1 << bits_stored) - 1
     sop_uid = _uid(seed, spec, "sop")
     ds = FileDataset(str(path), {}, file_meta=_meta(sop_uid), preamble=b"\0" * 128)
     ds.is_little_endian, ds.is_implicit_VR = True, False
@@ -70,25 +83,26 @@ def write_dicom(path: Path, stored: np.ndarray, spec: PatientSpec, seed: int) ->
     ds.ViewCodeSequence = [_code("399067008", "lateral")]  # CID 4010 DX View
     ds.AnatomicRegionSequence = [_code("122494005", "Cervical spine")]
     ds.ImageLaterality = "U"  # unpaired body part
-    ds.PatientOrientation = ["P", "F"]  # rows run posterior (facing left), columns run to the feet
+    ds.PatientOrientation = list(orientation)  # rows run posterior (facing left), columns run to the feet
     ds.AcquisitionContextSequence = []  # Type 2: no acquisition context recorded
     ds.DetectorType, ds.PositionerType = "", ""  # Type 2: a simulated detector and positioner
-    ds.BurnedInAnnotation, ds.LossyImageCompression = "NO", "00"
+    ds.BurnedInAnnotation, ds.LossyImageCompression = ("YES" if burned_in else "NO"), "00"
     ds.ImagerPixelSpacing = [f"{spec.spacing_mm:.4f}", f"{spec.spacing_mm:.4f}"]
     ds.EstimatedRadiographicMagnificationFactor = f"{spec.magnification:.4f}"
     ds.DistanceSourceToDetector = f"{SOURCE_TO_DETECTOR_MM:.1f}"
     ds.DistanceSourceToPatient = f"{SOURCE_TO_DETECTOR_MM / spec.magnification:.1f}"
     ds.KVP = "75"
     ds.SamplesPerPixel, ds.Rows, ds.Columns = 1, int(stored.shape[0]), int(stored.shape[1])
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 12, 11, 0
+    allocated = 8 if bits_stored == 8 else 16
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = allocated, bits_stored, bits_stored - 1, 0
     monochrome1 = bool(spec.acquisition["monochrome1"])
     ds.PhotometricInterpretation = "MONOCHROME1" if monochrome1 else "MONOCHROME2"
     ds.PresentationLUTShape = "INVERSE" if monochrome1 else "IDENTITY"  # as DX asks for each photometric
     ds.PixelIntensityRelationship = "LOG"
     ds.PixelIntensityRelationshipSign = 1 if monochrome1 else -1
-    ds.WindowCenter, ds.WindowWidth = "2048", "4096"
+    ds.WindowCenter, ds.WindowWidth = str((top + 1) // 2), str(top + 1)
     ds.RescaleIntercept, ds.RescaleSlope, ds.RescaleType = "0", "1", "US"
-    pixels = (MAX_STORED - stored) if monochrome1 else stored
-    ds.PixelData = np.ascontiguousarray(pixels.astype("<u2")).tobytes()
+    pixels = (top - stored) if monochrome1 else stored
+    ds.PixelData = np.ascontiguousarray(pixels.astype("u1" if allocated == 8 else "<u2")).tobytes()
     ds.save_as(str(path), write_like_original=False)
     return ds.PhotometricInterpretation

@@ -17,7 +17,9 @@ from apps.paths import APP_DIR
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
     benchmark.add_argument(
-        "name", choices=("phantom", "evaluate", "levels", "pipeline", "batch", "security"), help="what to measure"
+        "name",
+        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "batch", "security"),
+        help="what to measure",
     )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
@@ -26,6 +28,7 @@ def add_parser(sub) -> None:
     benchmark.add_argument("--limit", type=int, help="at most this many images per split")
     benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
     benchmark.add_argument("--films", type=int, default=200, help="phantom films to run (batch; default 200)")
+    benchmark.add_argument("--folder", type=Path, help="films to run the pipeline on (realfilms)")
     benchmark.set_defaults(func=run)
 
 
@@ -86,6 +89,13 @@ def bench_security(args) -> dict:
     return run_security_benchmark(_fresh(Path(args.out) / "security"))
 
 
+def bench_realfilms(args) -> dict:
+    """The pipeline on every film of ``--folder``: a contact sheet of the overlays and what was found per film."""
+    from apps.cli.benchmarks.realfilms import run_realfilms_benchmark
+
+    return run_realfilms_benchmark(args)
+
+
 BENCHMARKS = {
     "phantom": bench_phantom,
     "evaluate": bench_evaluate,
@@ -93,4 +103,5 @@ BENCHMARKS = {
     "pipeline": bench_pipeline,
     "batch": bench_batch,
     "security": bench_security,
+    "realfilms": bench_realfilms,
 }
