@@ -58,7 +58,10 @@ class LiveServer:
 
     ready_timeout_s = 120.0
 
-    def __init__(self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None):
+    def __init__(
+        self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None, env: dict | None = None
+    ):
+        self.extra_env = dict(env or {})  # e.g. MONAI_LABEL_SESSIONS=true, TMPDIR for the server alone
         port = free_port()
         command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(port)]
         for key, value in (conf or {}).items():
@@ -76,7 +79,7 @@ class LiveServer:
             cwd=APP_DIR,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=dict(env, MONAI_LABEL_SESSIONS="false"),
+            env={**env, "MONAI_LABEL_SESSIONS": "false", **getattr(self, "extra_env", {})},
             start_new_session=True,
         )
 

@@ -32,6 +32,10 @@ class Settings:
     auto_scoring: bool = False
     use_pretrained: bool = True
     model_dir: str = ""
+    # Request handling: work taken off the server's event loop, and what one session upload may unpack to.
+    worker_threads: int = 2
+    session_max_files: int = 1000
+    session_max_bytes: int = 2_000_000_000
 
 
 _HELP = {
@@ -47,6 +51,10 @@ _HELP = {
     "off: only on POST /scoring/<method>",
     "use_pretrained": "start from the weights shipped in model/ when present (true/false)",
     "model_dir": "folder for weights, cards and training runs; empty means the app's model/ folder",
+    "worker_threads": "inferences, uploads and label saves run at once in worker threads, off the event loop "
+    "(at least MONAI_LABEL_INFER_CONCURRENCY); 1 to 64",
+    "session_max_files": "most files one session upload may send or unpack to; 1 to 100,000",
+    "session_max_bytes": "most bytes one session upload may unpack to; 1,000,000 to 100,000,000,000",
 }
 
 
@@ -113,6 +121,9 @@ _PARSERS = {
     "kang_threshold": lambda raw: _parse_int("kang_threshold", raw, 1, 3),
     "epistemic_samples": lambda raw: _parse_int("epistemic_samples", raw, 2, 50),
     "model_dir": lambda raw: str(raw).strip(),
+    "worker_threads": lambda raw: _parse_int("worker_threads", raw, 1, 64),
+    "session_max_files": lambda raw: _parse_int("session_max_files", raw, 1, 100_000),
+    "session_max_bytes": lambda raw: _parse_int("session_max_bytes", raw, 1_000_000, 100_000_000_000),
 }
 
 
