@@ -54,7 +54,7 @@ def _plan(instance) -> dict[tuple[str, str], dict]:
     session_call = functools.partial(
         create_session, instance.settings.session_max_files, instance.settings.session_max_bytes
     )
-    infer = {"limiter": heavy, "checks": [checks.check_infer_request]}
+    infer = {"limiter": heavy, "checks": [checks.check_infer_request, checks.give_answer_folder]}
     light = {"limiter": None}  # anyio's default pool: quick starts of background tasks, never behind inferences
     session_id = {"limiter": None, "checks": [checks.check_session_id]}
     return {

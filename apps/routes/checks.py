@@ -9,15 +9,19 @@ name files; every id and tag passes ``lib.core.names``. Unknown ids are a 404 th
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
 
 from fastapi import HTTPException
 from monailabel.interfaces.utils.app import app_instance
 
+from infers.base import ANSWER_DIR_KEY
 from lib.core.errors import BadInputError
 from lib.core.names import check_name
 
-# Request keys MONAI Label reads as files or sources; a client sends those as ?image=, a file or ?session_id=.
-FILE_KEYS = ("image", "label", "session")
+# Request keys MONAI Label or the app read as files or folders; a client sends its input as ?image=, a file or
+# ?session_id=, and the answer folder is the server's own (``give_answer_folder``).
+FILE_KEYS = ("image", "label", "session", ANSWER_DIR_KEY)
 
 
 def parse_params(raw) -> dict:
@@ -59,6 +63,16 @@ def check_infer_request(kwargs: dict) -> None:
         check_known_image(kwargs["image"])
     elif source == "session_id":
         check_known_session(kwargs["session_id"])
+
+
+def give_answer_folder(kwargs: dict) -> None:
+    """A temporary folder of this request's own for its answer files (``infers.base.answer_file``), removed after
+    the answer is sent, or when the request fails (``apps.routes.offload`` runs the removals then)."""
+    folder = tempfile.mkdtemp(prefix="answer-")
+    kwargs["background_tasks"].add_task(shutil.rmtree, folder, ignore_errors=True)
+    params = parse_params(kwargs.get("params"))
+    params[ANSWER_DIR_KEY] = folder
+    kwargs["params"] = json.dumps(params)
 
 
 def check_known_image(image_id) -> None:

@@ -40,7 +40,8 @@ def offloaded(
     call: Optional[Callable] = None,
 ) -> Callable:
     """An ``async def`` with ``endpoint``'s signature (so FastAPI injects the same parameters) that runs ``checks``
-    and then ``call`` (default: ``endpoint`` itself) with the request's arguments in a worker thread."""
+    (which may also prepare the arguments) and then ``call`` (default: ``endpoint`` itself) with the request's
+    arguments in a worker thread."""
     checks = tuple(checks)
 
     def work(kwargs: dict):

@@ -220,8 +220,20 @@ def test_an_uploaded_file_is_inferred_and_its_copies_removed(input_server, temp_
     image_out, result = client.infer("pipeline", "", {}, file=str(_image_file(input_server)))
     assert result["cervical_spine_found"] and Path(image_out).exists()
     _, levels = client.infer("levels", input_server.image_id, {"result_extension": ".nrrd"})
-    assert levels is not None
+    _no_paths(input_server, json.dumps([result, levels]))
     assert temp_snapshot() == set()  # the upload and every answer file are gone once sent
+
+
+def test_an_answer_file_is_removed_when_a_later_step_fails(input_server, temp_snapshot):
+    # The local datastore refuses the pipeline's findings as a level label: the answer file was written first.
+    answer = requests.post(
+        f"{input_server.url}/infer/pipeline",
+        params={"image": input_server.image_id},
+        data={"params": json.dumps({"save_label": True})},
+        timeout=TIMEOUT,
+    )
+    assert answer.status_code == 400, answer.text
+    assert temp_snapshot() == set()
 
 
 # 4. Uploads bounded before they are read ---------------------------------------------------------------------------
