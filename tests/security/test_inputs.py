@@ -309,3 +309,15 @@ def test_info_answers_while_inferences_run(input_server):
         thread.join(timeout=TIMEOUT)
     assert len(finished) == 3
     assert answered < max(finished), "/info/ waited for the inferences"
+
+
+# The probes as the security table sends them ----------------------------------------------------------------------
+
+
+def test_every_input_probe_gets_its_expected_status(input_server, temp_snapshot):
+    from apps.cli.benchmarks.security_inputs import INPUT_PROBES, send_probe
+
+    rows = [send_probe(input_server.url, probe, input_server.image_id) for probe in INPUT_PROBES]
+    assert [r for r in rows if not r["ok"]] == []
+    assert not (input_server.server_tmp / "x").exists() and not (Path(input_server.studies).parent / "x").exists()
+    assert temp_snapshot() == set()

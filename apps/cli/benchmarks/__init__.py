@@ -16,7 +16,9 @@ from apps.paths import APP_DIR
 
 def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
-    benchmark.add_argument("name", choices=("phantom", "evaluate", "levels", "pipeline"), help="what to measure")
+    benchmark.add_argument(
+        "name", choices=("phantom", "evaluate", "levels", "pipeline", "load"), help="what to measure"
+    )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
@@ -69,4 +71,19 @@ def bench_pipeline(args) -> dict:
     return run_pipeline_benchmark(args)
 
 
-BENCHMARKS = {"phantom": bench_phantom, "evaluate": bench_evaluate, "levels": bench_levels, "pipeline": bench_pipeline}
+def bench_load(args) -> dict:
+    """A live server's /info/ and image download, idle and during 20 concurrent pipeline inferences (p95 ms)."""
+    from apps.cli.benchmarks.load import run_load_benchmark
+
+    out = Path(args.out) / "load"
+    out.mkdir(parents=True, exist_ok=True)
+    return run_load_benchmark(out, seed=args.seed)
+
+
+BENCHMARKS = {
+    "phantom": bench_phantom,
+    "evaluate": bench_evaluate,
+    "levels": bench_levels,
+    "pipeline": bench_pipeline,
+    "load": bench_load,
+}
