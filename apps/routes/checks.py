@@ -41,7 +41,8 @@ def check_infer_request(kwargs: dict) -> None:
     """One source (datastore id, upload or session), known model, params that name no file, a safe label tag."""
     instance = app_instance()
     model = kwargs.get("model")
-    if model not in getattr(instance, "_infers", {}):
+    infers = getattr(instance, "_infers", None)  # MONAI Label's own table of infer tasks; it answers unknown ones 500
+    if infers is not None and model not in infers:
         raise HTTPException(status_code=404, detail=f"no model {str(model)[:64]!r} here; GET /info/ lists them")
     # MONAI Label's precedence, which Slicer relies on (it sends its volume's name as ?image= with a session or an
     # upload): a session, else the uploaded file, else the datastore id.

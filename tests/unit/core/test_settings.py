@@ -34,3 +34,12 @@ def test_bad_values_name_the_key_and_the_allowed_range(conf, message):
 
 def test_help_lists_every_setting():
     assert set(settings_help()) == set(Settings.__dataclass_fields__)
+
+
+def test_request_handling_settings_are_bounded():
+    parsed = parse_settings({"worker_threads": "4", "session_max_files": "10", "session_max_bytes": "5_000_000"})
+    assert (parsed.worker_threads, parsed.session_max_files, parsed.session_max_bytes) == (4, 10, 5_000_000)
+    with pytest.raises(BadParameterError, match="worker_threads=0 is out of range; allowed 1 to 64"):
+        parse_settings({"worker_threads": "0"})
+    with pytest.raises(BadParameterError, match="session_max_bytes=10 is out of range"):
+        parse_settings({"session_max_bytes": "10"})
