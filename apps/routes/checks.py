@@ -3,7 +3,8 @@
 MONAI Label's infer endpoint takes ``?image=`` as a datastore id *or a path* (``MONAILabelApp.infer`` reads any file
 that exists), lets ``params`` overwrite the image, and answers a missing input with a 500. Here an inference reads
 one of: an open session (``?session_id=``), the uploaded ``file``, or a datastore id (``?image=``); params may not
-name files; every id and tag passes ``lib.core.names``. Unknown ids are a 404 that names no path.
+name files; every id and tag passes ``lib.core.names``. An unknown image id is a 400,
+an unknown model or session a 404; none names a path.
 """
 
 from __future__ import annotations
@@ -79,7 +80,8 @@ def give_answer_folder(kwargs: dict) -> None:
 def check_known_image(image_id) -> None:
     check_name(image_id, "image id")
     if image_id not in set(app_instance().datastore().list_images()):
-        raise HTTPException(status_code=404, detail=f"image {image_id!r} is not in the datastore; upload it first")
+        # 400 as the app answered before these checks (the pipeline's own "not in the datastore").
+        raise BadInputError(f"image {image_id!r} is not in the datastore; upload it first")
 
 
 def check_known_session(session_id) -> None:

@@ -104,7 +104,7 @@ INPUT_PROBES: list[dict] = [
         "method": "POST",
         "path": "/infer/pipeline",
         "query": {"image": "nope"},
-        "expect": 404,
+        "expect": 400,
     },
     {"name": "infer without an image", "method": "POST", "path": "/infer/pipeline", "expect": 400},
     {
