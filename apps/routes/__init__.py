@@ -10,6 +10,7 @@ answers, so Slicer, OHIF and ``MONAILabelClient`` see the same API:
   session; no path from a request is read (``apps.routes.checks``);
 - ``PUT /session/``: archives unpacked safely and bounded (``apps.routes.sessions``);
 - ``PUT /datastore/image``, ``PUT /datastore/label``: ids and tags checked before the upload is parsed;
+- ``GET /datastore/?output=train``: paths relative to the datastore (``apps.routes.listing``);
 - all of these, training and scoring starts and next-sample run in worker threads (``apps.routes.offload``), so
   ``/info/`` and downloads answer during inference; a refused upload's temporary copy is removed.
 """
@@ -26,6 +27,7 @@ from monailabel.config import settings as ml_settings
 from monailabel.interfaces.utils.app import app_instance
 
 from apps.routes import checks
+from apps.routes.listing import datastore_listing
 from apps.routes.offload import offloaded
 from apps.routes.sessions import create_session
 
@@ -61,6 +63,7 @@ def _plan(instance) -> dict[tuple[str, str], dict]:
         ("infer", "api_run_inference"): infer,
         ("wsi_infer", "api_run_wsi_inference"): infer,
         ("wsi_infer", "api_run_wsi_v2_inference"): infer,
+        ("datastore", "api_datastore"): {"limiter": None, "call": datastore_listing},
         ("datastore", "api_add_image"): {"limiter": heavy, "checks": [checks.check_image_upload]},
         ("datastore", "api_save_label"): {"limiter": heavy, "checks": [checks.check_label_upload]},
         ("session", "api_create_session"): {"limiter": heavy, "call": session_call},

@@ -276,6 +276,13 @@ def test_image_uploads_are_refused_by_kind_and_size(input_server, temp_snapshot,
     assert temp_snapshot() == set()
 
 
+def test_the_training_list_names_no_server_path(input_server):
+    answer = requests.get(f"{input_server.url}/datastore/", params={"output": "train"}, timeout=TIMEOUT)
+    assert answer.status_code == 200 and answer.json(), answer.text
+    assert all(not Path(item["image"]).is_absolute() for item in answer.json())
+    _no_paths(input_server, answer.text)
+
+
 def test_image_info_names_no_server_path(input_server):
     answer = requests.get(
         f"{input_server.url}/datastore/image/info", params={"image": input_server.image_id}, timeout=TIMEOUT
