@@ -121,6 +121,19 @@ def test_a_session_archive_still_opens_and_is_inferred(input_server, temp_snapsh
     assert temp_snapshot() == set()
 
 
+def test_a_plain_session_from_the_client_opens_and_closes(input_server, temp_snapshot):
+    client = MONAILabelClient(input_server.url)
+    created = client.create_session(str(_image_file(input_server)))
+    _no_paths(input_server, json.dumps(created))
+    session_id = created["session_id"]
+    assert client.get_session(session_id)["name"] == session_id
+    _, result = client.infer("levels", "", {"result_extension": ".nrrd"}, session_id=session_id)
+    assert result is not None
+    client.remove_session(session_id)
+    assert not (input_server.session_store / session_id).exists()
+    assert temp_snapshot() == set()
+
+
 def test_a_bad_session_id_is_refused(input_server):
     for session_id in ("%2e%2e", "ABC", "x" * 100):
         answer = requests.get(f"{input_server.url}/session/{session_id}", timeout=TIMEOUT)
