@@ -132,6 +132,13 @@ INPUT_PROBES: list[dict] = [
         "expect": 413,
     },
     {
+        "name": "infer an upload that is no image",
+        "method": "POST",
+        "path": "/infer/pipeline",
+        "upload": ("file", "notes.dcm", "text"),
+        "expect": 400,
+    },
+    {
         "name": "PNG decompression bomb to infer",
         "method": "POST",
         "path": "/infer/pipeline",
@@ -158,6 +165,8 @@ def probe_body(kind: str) -> bytes:
         return _nifti_gz((4, 4, 1) if kind == "small_label" else (20000, 20000, 1))
     if kind in ("png_bomb", "png_big"):
         return _png_header(*((20000, 20000) if kind == "png_bomb" else (10000, 10000)))
+    if kind == "text":
+        return b"plain text, not DICOM"
     raise KeyError(kind)
 
 
