@@ -4,6 +4,7 @@ server leaves behind there can be counted exactly."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 import requests
@@ -31,10 +32,18 @@ def input_server(tmp_path_factory):
 
 @pytest.fixture
 def temp_snapshot(input_server):
-    """The server's temporary folder before the test; the test asserts ``leftovers()`` is empty at its end."""
+    """The server's temporary folder before the test; the test asserts ``leftovers()`` is empty at its end.
+
+    The server removes an answer's files in a background task after the answer is sent, which may still be running
+    when the client has read it: ``leftovers`` gives it a few seconds before it reports what stayed."""
     before = set(os.listdir(input_server.server_tmp))
 
-    def leftovers() -> set[str]:
-        return set(os.listdir(input_server.server_tmp)) - before
+    def leftovers(grace_s: float = 10.0) -> set[str]:
+        deadline = time.monotonic() + grace_s
+        while True:
+            left = set(os.listdir(input_server.server_tmp)) - before
+            if not left or time.monotonic() > deadline:
+                return left
+            time.sleep(0.1)
 
     return leftovers
