@@ -6,6 +6,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
+import os
 import struct
 import tarfile
 import threading
@@ -19,6 +20,7 @@ import pytest
 import requests
 from monailabel.client import MONAILabelClient
 
+from apps.ops.server_process import LiveServer, free_port, monailabel_command
 from tests.dicom_factory import make_dx, save
 
 INFER_MODELS = ("pipeline", "levels", "compression", "landmarks")
@@ -341,3 +343,23 @@ def test_every_input_probe_gets_its_expected_status(input_server, temp_snapshot)
     assert [r for r in rows if not r["ok"]] == []
     assert not (input_server.server_tmp / "x").exists() and not (Path(input_server.studies).parent / "x").exists()
     assert temp_snapshot() == set()
+
+
+# Both start paths -------------------------------------------------------------------------------------------------
+
+
+class StartServer(LiveServer):
+    """``monailabel start_server --app .`` itself, not through ``python main.py serve``."""
+
+    def __init__(self, studies: Path, log_path: Path):
+        port = free_port()
+        self.extra_env = {}
+        self._spawn(port, monailabel_command(str(studies), port, {"skip_trainers": "true"}), log_path, os.environ)
+
+
+def test_monailabel_start_server_gets_the_same_checks(input_server):
+    with StartServer(input_server.studies, input_server.root / "start-server.log") as live:
+        answer = requests.post(f"{live.url}/infer/pipeline", params={"image": "/etc/hostname"}, timeout=TIMEOUT)
+        assert answer.status_code == 400 and "image id" in answer.text, answer.text
+        answer = requests.post(f"{live.url}/infer/pipeline", timeout=TIMEOUT)
+        assert answer.status_code == 400, answer.text
