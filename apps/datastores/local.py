@@ -133,7 +133,10 @@ class RadiographDatastore(LocalDatastore):
         return _without_paths(super().get_image_info(image_id))
 
     def remove_label(self, label_id, label_tag):
-        check_name(label_tag, "label tag")
+        try:
+            check_name(label_tag, "label tag")
+        except AppError as exc:
+            raise http_error(exc) from None
         return super().remove_label(label_id, label_tag)
 
     def update_image_infos(self, infos: dict[str, dict]) -> None:

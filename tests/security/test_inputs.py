@@ -172,6 +172,13 @@ def test_label_tags_that_name_other_folders_are_refused(input_server, temp_snaps
     assert temp_snapshot() == set()
 
 
+def test_removing_a_label_by_a_bad_tag_is_a_400(input_server):
+    answer = requests.delete(
+        f"{input_server.url}/datastore/label", params={"id": input_server.image_id, "tag": "../../x"}, timeout=TIMEOUT
+    )
+    assert answer.status_code == 400 and "label tag" in answer.text, answer.text
+
+
 def test_an_infer_label_tag_is_checked_before_the_inference(input_server, temp_snapshot):
     params = json.dumps({"save_label": True, "label_tag": "../../x"})
     answer = requests.post(
