@@ -3,7 +3,7 @@
 A live server (``python main.py serve``, shipped models) on a small phantom datastore over loopback. Idle: ``/info/``
 and the download of a radiograph (``GET /datastore/image``, about 2 MB) timed one after another. Under load: 20
 ``POST /infer/pipeline`` at once while the same two requests are timed in a loop until the burst is over. The figures
-are p50 and p95 latencies in milliseconds and their ratio under load to idle.
+are p50 and p95 latencies in milliseconds, their ratio under load to idle, and the server's peak resident memory.
 """
 
 from __future__ import annotations
@@ -36,7 +36,9 @@ def run_load_benchmark(out: Path, seed: int = 0, burst: int = BURST) -> dict:
         _infer(server.url, image_id)  # warm-up: networks loaded, caches made
         idle = {name: [_timed(url) for _ in range(IDLE_SAMPLES)] for name, url in probes.items()}
         loaded, burst_s, infer_s = _under_load(server.url, image_id, probes, burst)
+        peak_mb = _peak_rss_mb(server.process.pid)  # ``serve`` execs the server: this pid is the server
     return {
+        "server_peak_rss_mb": peak_mb,
         "burst": burst,
         "download_bytes": size,
         "burst_seconds": round(burst_s, 1),
@@ -85,6 +87,17 @@ def _timed(url: str) -> float:
     answer = requests.get(url, timeout=TIMEOUT_S)
     answer.raise_for_status()
     return 1000.0 * (time.perf_counter() - started)
+
+
+def _peak_rss_mb(pid: int) -> float | None:
+    """The process's peak resident memory so far (Linux ``VmHWM``), None where /proc does not say."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return round(int(line.split()[1]) / 1024.0, 1)
+    except OSError:
+        pass
+    return None
 
 
 def _p95(values: list[float]) -> float:
