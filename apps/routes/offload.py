@@ -60,7 +60,7 @@ def offloaded(
             if isinstance(exc, AppError):
                 exc = http_error(exc)
             if isinstance(exc, HTTPException) and isinstance(exc.detail, str):
-                exc.detail = redact_paths(exc.detail, [tempfile.gettempdir(), *roots()])
+                exc.detail = redact_paths(exc.detail, [tempfile.gettempdir(), *_safely(roots)])
                 raise exc from None
             raise
 
@@ -77,3 +77,12 @@ async def _clean_up(tasks: Optional[BackgroundTasks]) -> None:
             await task()
         except Exception:  # one failed removal must not hide the request's own error
             logger.exception("clean-up after a refused request failed")
+
+
+def _safely(roots: Callable[[], list[str]]) -> list[str]:
+    """The server's folders, or none when they cannot be told (the answer keeps its own error, never a new one)."""
+    try:
+        return list(roots())
+    except Exception:
+        logger.exception("the server's folders could not be listed for redaction")
+        return []
