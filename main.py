@@ -33,6 +33,7 @@ import trainers  # noqa: F401
 from apps.datastores.local import RadiographDatastore
 from apps.gate import install_gate
 from apps.models.registry import build_models
+from apps.routes import install_routes
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.settings import parse_settings
 from lib.core.version import APP_VERSION
@@ -74,6 +75,12 @@ class CervicalCordApp(MONAILabelApp):
         # uncertainty (MC dropout on every unlabelled image) would take a core from the first requests otherwise.
         # POST /scoring/<method> scores whenever asked.
         self._auto_update_scoring = self.settings.auto_scoring and ml_settings.MONAI_LABEL_AUTO_UPDATE_SCORING
+
+    def on_init_complete(self):
+        # The server process, its routes built and no request served yet: MONAI Label's routes get their checked,
+        # off-the-loop versions here, for both start paths (apps/routes/__init__.py says why and which).
+        install_routes(self)
+        super().on_init_complete()
 
     def init_datastore(self):
         if self.studies.startswith(("http://", "https://")):

@@ -66,8 +66,15 @@ class WeightedInferTask(BasicInferTask):
         return path, result
 
 
-def answer_file(prefix: str) -> str:
-    """A new empty ``.nrrd`` path for an infer answer's label file (MONAI Label sends it, then the file stays)."""
-    fd, path = tempfile.mkstemp(suffix=".nrrd", prefix=prefix)
+# The request key naming the folder for this request's answer files. The server's infer route sets it (never the
+# client) and removes the folder once the answer is sent or the request failed: MONAI Label removes an answer file
+# only after a successful send, so one written before a failing step (a refused save_label) would stay.
+ANSWER_DIR_KEY = "answer_dir"
+
+
+def answer_file(prefix: str, folder: str | None = None) -> str:
+    """A new empty ``.nrrd`` path for an infer answer's label file, in ``folder`` (the request's ``answer_dir``)
+    when given, else in the temporary folder."""
+    fd, path = tempfile.mkstemp(suffix=".nrrd", prefix=prefix, dir=folder or None)
     os.close(fd)
     return path

@@ -14,7 +14,7 @@ import logging
 import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from infers.base import WeightedInferTask, answer_file
+from infers.base import ANSWER_DIR_KEY, WeightedInferTask, answer_file
 from infers.levels import label_grid
 from lib.anatomy.geometry import NotEvaluable, locate_segments
 from lib.anatomy.names import LEVEL_LABELS, SEGMENTS
@@ -108,7 +108,7 @@ class CompressionInfer(WeightedInferTask):
         return path, result
 
     def writer(self, data, extension=None, dtype=None):
-        path = answer_file("compression-")
+        path = answer_file("compression-", data.get(ANSWER_DIR_KEY))
         write_label_map(path, data["pred"], label_grid(data))
         return path, self.result_json(data)
 

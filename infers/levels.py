@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
-from infers.base import WeightedInferTask, answer_file
+from infers.base import ANSWER_DIR_KEY, WeightedInferTask, answer_file
 from lib.anatomy.levels import clean_levels, segment_status
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.geometry import ViewerGeometry
@@ -130,7 +130,7 @@ class LevelsInfer(WeightedInferTask):
         return path, result
 
     def writer(self, data, extension=None, dtype=None):
-        path = answer_file("levels-")
+        path = answer_file("levels-", data.get(ANSWER_DIR_KEY))
         write_label_map(path, np.asarray(data["pred"], dtype=np.uint8), label_grid(data))
         return path, self.result_json(data)
 

@@ -18,7 +18,7 @@ import numpy as np
 from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
-from infers.base import answer_file
+from infers.base import ANSWER_DIR_KEY, answer_file
 from lib.anatomy.geometry import locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import segment_status
@@ -97,7 +97,7 @@ class PipelineInfer(BasicInferTask):
             data = self.run(request)
             if request.get("skip_writer") or self.skip_writer:
                 return None, data
-            return self.writer(data)
+            return self.writer(dict(data, **{ANSWER_DIR_KEY: request.get(ANSWER_DIR_KEY)}))
         except AppError as exc:
             raise http_error(exc) from None
 
@@ -204,7 +204,7 @@ class PipelineInfer(BasicInferTask):
         MONAI Label's infer answer carries one file, so a second heatmap file would stay on the server where no
         client can fetch it; the JSON holds it as an 8-bit PNG (base64) on the radiograph's pixel grid instead.
         """
-        label_path = answer_file("pipeline-")
+        label_path = answer_file("pipeline-", data.get(ANSWER_DIR_KEY))
         result = write_pipeline_outputs(data, label_path)
         if data["heatmap"] is not None:
             result["heatmap"] = heatmap_to_json(data["heatmap"])

@@ -43,9 +43,10 @@ from apps.datastores.local import canonical_label
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.errors import AppError, BadInputError
 from lib.core.http import http_error
+from lib.core.names import check_name
 from lib.io.dicom_results import findings_datasets, label_seg, level_label, read_seg_content
 from lib.io.dicom_results.common import MANUFACTURER
-from lib.io.labels import read_label_map, write_label_map
+from lib.io.labels import check_label_pixels, read_label_map, write_label_map
 from lib.io.reader import read_radiograph, single_dicom_in
 from lib.io.series import LABEL_DESCRIPTION, TO_CORRECT_DESCRIPTION, WRITE_BACK_PREFIX
 from lib.results.heatmap import heatmap_from_json
@@ -257,8 +258,8 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
 
     def get_image_uri(self, image_id: str) -> str:
         """The series' one DICOM file, downloaded once into the cache (so ``GET /datastore/image`` can send it)."""
-        folder = Path(self._datastore.image_path()) / image_id
         try:
+            folder = Path(self._datastore.image_path()) / check_name(image_id, "image id")  # a series UID
             self._download(image_id, folder)
             return str(single_dicom_in(folder))
         except requests.RequestException as exc:
@@ -289,6 +290,11 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
     def get_label_uri(self, label_id: str, label_tag: str, image_id: str = "") -> str:
         """A final label: the SEG series (or, given an image id, that image's newest label SEG) downloaded and
         turned into canonical ids by its segment names; a SEG that cannot be that image's label is a 4xx."""
+        try:
+            check_name(label_tag, "label tag")
+            check_name(label_id, "image id")  # a SEG or image series UID, both folder names in the cache
+        except AppError as exc:
+            raise http_error(exc) from None
         if label_tag != DefaultLabelTag.FINAL:
             return super().get_label_uri(label_id, label_tag, image_id)
         label_id, image_id = self._resolve_label(label_id, image_id)
@@ -378,6 +384,11 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
         "original") goes there as a SEG to correct with every level named; a saved pipeline result is written back
         as findings; other tags stay in the local cache."""
         info = dict(label_info or {})
+        try:
+            check_name(label_tag, "label tag")  # the tag names a folder of the local cache
+            check_label_pixels(label_filename, self._max_image_pixels, f"label for {image_id}")
+        except AppError as exc:
+            raise http_error(exc) from None
         if info.get("model") == "pipeline" and isinstance(info.get("params"), dict):
             return self.write_back(image_id, label_filename, info["params"])
         path = self.get_image_uri(image_id)

@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import time
 
 from filelock import FileLock
@@ -23,9 +22,11 @@ from monailabel.datastore.local import DataModel, LocalDatastore
 from lib.core.atomic import write_text_atomic
 from lib.core.errors import AppError, BadInputError
 from lib.core.http import http_error
+from lib.core.names import check_name, is_safe_name
 from lib.io.geometry import ViewerGeometry
 from lib.io.labels import (
     check_label_matches,
+    check_label_pixels,
     drop_findings,
     label_geometry,
     label_onto_image_grid,
@@ -36,8 +37,6 @@ from lib.io.labels import (
 from lib.io.reader import RADIOGRAPH_EXTENSIONS, read_radiograph
 
 logger = logging.getLogger(__name__)
-
-_SAFE_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 
 
 def datastore_extensions() -> list[str]:
@@ -80,8 +79,10 @@ class RadiographDatastore(LocalDatastore):
         """Check a label against its radiograph, remap it to canonical ids by name, and store it atomically."""
         try:
             check_image_id(image_id)
+            check_name(label_tag, "label tag")  # the tag names the label's folder
             if image_id not in self._datastore.objects:
                 raise BadInputError(f"image {image_id!r} is not in the datastore; upload the image first")
+            check_label_pixels(label_filename, self._max_image_pixels, f"label for {image_id}")
             image = read_radiograph(self.get_image_uri(image_id), max_pixels=self._max_image_pixels)
             label, note = canonical_label_on_grid(
                 label_filename, (label_info or {}).get("label_info"), image.label_geometry(), image_id
@@ -117,6 +118,26 @@ class RadiographDatastore(LocalDatastore):
             obj.labels[label_tag] = DataModel(info=info, ext=".nii.gz")
             self._write_index_atomically()
         return image_id
+
+    def _init_from_datastore_file(self, throw_exception=False):
+        """MONAI Label's index load, then every label whose tag could name a folder outside the labels folder (one
+        written before tags were checked) is dropped from the index with a warning; its file stays where it is."""
+        super()._init_from_datastore_file(throw_exception=throw_exception)
+        for image_id, obj in self._datastore.objects.items():
+            for tag in [t for t in obj.labels if not is_safe_name(t, "label tag")]:
+                logger.warning("label of %s with tag %r ignored: not an allowed tag", image_id, tag[:80])
+                del obj.labels[tag]
+
+    def get_image_info(self, image_id):
+        """The image's info without server paths (MONAI Label adds the file's absolute path)."""
+        return _without_paths(super().get_image_info(image_id))
+
+    def remove_label(self, label_id, label_tag):
+        try:
+            check_name(label_tag, "label tag")
+        except AppError as exc:
+            raise http_error(exc) from None
+        return super().remove_label(label_id, label_tag)
 
     def update_image_infos(self, infos: dict[str, dict]) -> None:
         """Merge many images' info in one index write (per-image updates would rewrite the index each time)."""
@@ -181,8 +202,11 @@ def label_names_by_value(label_info) -> dict[int, str]:
 
 
 def check_image_id(image_id: str | None) -> None:
-    """Refuse ids that could escape the datastore folder or break file names."""
-    if image_id and not _SAFE_ID.match(image_id):
-        raise BadInputError(
-            f"image id {image_id!r} is not allowed; use letters, digits, '.', '_' and '-' (up to 128, no leading dot)"
-        )
+    """Refuse ids that could escape the datastore folder or break file names (an empty id is MONAI Label's own)."""
+    if image_id:
+        check_name(image_id, "image id")
+
+
+def _without_paths(info: dict) -> dict:
+    """``info`` without the keys that hold a server path: a client knows an image by its id."""
+    return {k: v for k, v in (info or {}).items() if k != "path"}

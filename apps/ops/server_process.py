@@ -74,9 +74,15 @@ class LiveServer:
     token: str | None = None
 
     def __init__(
-        self, studies: Path, conf: dict[str, str] | None = None, log_path: Path | None = None, token: str | None = None
+        self,
+        studies: Path,
+        conf: dict[str, str] | None = None,
+        log_path: Path | None = None,
+        token: str | None = None,
+        env: dict | None = None,
     ):
         self.token = token
+        self.extra_env = dict(env or {})  # e.g. MONAI_LABEL_SESSIONS=true, TMPDIR for the server alone
         port = free_port()
         command = [sys.executable, str(APP_DIR / "main.py"), "serve", "--studies", str(studies), "--port", str(port)]
         for key, value in (conf or {}).items():
@@ -94,7 +100,7 @@ class LiveServer:
             cwd=APP_DIR,
             stdout=self._log,
             stderr=subprocess.STDOUT,
-            env=dict(env, MONAI_LABEL_SESSIONS="false"),
+            env={**env, "MONAI_LABEL_SESSIONS": "false", **getattr(self, "extra_env", {})},
             start_new_session=True,
         )
 

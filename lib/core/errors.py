@@ -25,5 +25,9 @@ class ImageTooLargeError(UnsupportedImageError):
     """An image with more pixels than the documented limit; refused before its pixels are decoded."""
 
 
+class ArchiveTooLargeError(BadInputError):
+    """An uploaded archive with more members or more unpacked bytes than allowed; refused before it is unpacked."""
+
+
 class ModelNotReadyError(AppError):
     """A model was asked for but has no usable weights yet."""

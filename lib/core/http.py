@@ -10,6 +10,7 @@ from fastapi import HTTPException
 
 from lib.core.errors import (
     AppError,
+    ArchiveTooLargeError,
     BadInputError,
     ImageTooLargeError,
     ModelNotReadyError,
@@ -18,6 +19,7 @@ from lib.core.errors import (
 
 _STATUS = (
     (ImageTooLargeError, 413),
+    (ArchiveTooLargeError, 413),
     (UnsupportedImageError, 415),
     (BadInputError, 400),
     (ModelNotReadyError, 503),

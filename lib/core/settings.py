@@ -41,6 +41,10 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     allowed_origins: tuple[str, ...] = ()
     max_upload_bytes: int = 256 * 1024 * 1024
+    # Request handling: work taken off the server's event loop, and what one session upload may unpack to.
+    worker_threads: int = 2
+    session_max_files: int = 1000
+    session_max_bytes: int = 2_000_000_000
 
 
 _HELP = {
@@ -67,6 +71,10 @@ _HELP = {
     "allowed_origins": "comma-separated web origins (scheme://host[:port]) allowed to call the server, beyond its "
     "own and loopback ones",
     "max_upload_bytes": "largest request body accepted, in bytes; 1,024 to 17,179,869,184",
+    "worker_threads": "inferences, uploads and label saves run at once in worker threads, off the event loop "
+    "(at least MONAI_LABEL_INFER_CONCURRENCY); 1 to 64",
+    "session_max_files": "most files one session upload may send or unpack to; 1 to 100,000",
+    "session_max_bytes": "most bytes one session upload may unpack to; 1,000,000 to 100,000,000,000",
 }
 
 
@@ -161,6 +169,9 @@ _PARSERS = {
     "allowed_hosts": lambda raw: _parse_hosts(raw),
     "allowed_origins": lambda raw: _parse_origins(raw),
     "max_upload_bytes": lambda raw: _parse_int("max_upload_bytes", raw, 1_024, 16 * 1024**3),
+    "worker_threads": lambda raw: _parse_int("worker_threads", raw, 1, 64),
+    "session_max_files": lambda raw: _parse_int("session_max_files", raw, 1, 100_000),
+    "session_max_bytes": lambda raw: _parse_int("session_max_bytes", raw, 1_000_000, 100_000_000_000),
 }
 
 

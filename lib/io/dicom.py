@@ -92,11 +92,14 @@ def _check_is_radiograph(ds: pydicom.Dataset, name: str) -> None:
 
 def _decode_pixels(ds: pydicom.Dataset, name: str) -> np.ndarray:
     syntax = getattr(ds.file_meta, "TransferSyntaxUID", None) if hasattr(ds, "file_meta") else None
+    label = getattr(syntax, "name", syntax or "unknown transfer syntax")
     try:
         pixels = ds.pixel_array
-    except Exception as exc:  # pydicom raises many types for truncated data or missing decoders
-        label = getattr(syntax, "name", syntax or "unknown transfer syntax")
+    except (NotImplementedError, RuntimeError, ImportError) as exc:
+        # pydicom's way of saying no installed decoder handles this transfer syntax: a kind this app cannot read.
         raise UnsupportedImageError(f"{name}: pixel data cannot be decoded ({label}): {exc}") from None
+    except Exception as exc:  # short or inconsistent pixel data: the file itself is damaged
+        raise BadInputError(f"{name}: DICOM pixel data is truncated or corrupt ({label}): {exc}") from None
     if pixels.ndim not in (2, 3) or (pixels.ndim == 3 and pixels.shape[-1] not in (3, 4)):
         raise UnsupportedImageError(f"{name}: pixel array of shape {pixels.shape} is not a 2D image")
     return pixels

@@ -18,7 +18,7 @@ import nrrd
 import numpy as np
 
 from lib.anatomy.names import LEVEL_LABELS, is_finding_name
-from lib.core.errors import BadInputError
+from lib.core.errors import BadInputError, ImageTooLargeError
 from lib.io.geometry import ViewerGeometry, overlap_and_resample, reach_beyond, read_viewer_geometry
 
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
@@ -79,6 +79,47 @@ def _suffix(path: Path) -> str:
         if path.name.endswith(suffix):
             return suffix
     return path.suffix
+
+
+def check_label_pixels(path: str | Path, max_pixels: int, name: str = "label") -> None:
+    """Refuse a label file whose header declares more than ``max_pixels`` voxels, before its data are read.
+
+    A label compresses well: a few hundred kilobytes of gzip can declare 20000 x 20000 voxels, gigabytes once
+    decoded. NIfTI (nibabel reads the header and leaves the data on disk), NRRD (``nrrd.read_header``) and PNG (PIL
+    reads the size at open) are sized from their headers alone. Raises ``ImageTooLargeError`` or ``BadInputError``.
+    """
+    path = Path(path)
+    try:
+        if path.name.endswith((".nii.gz", ".nii")):
+            shape = tuple(int(s) for s in nib.load(str(path)).shape)
+        elif path.name.endswith(".nrrd"):
+            shape = tuple(int(s) for s in nrrd.read_header(str(path)).get("sizes", ()))
+        elif path.suffix.lower() == ".png":
+            shape = _png_size(path)
+        else:
+            raise BadInputError(f"{path.name}: label files must be .nii.gz, .nii, .nrrd, .seg.nrrd or .png")
+    except (OSError, EOFError, ValueError, nrrd.NRRDError, nib.filebasedimages.ImageFileError) as exc:
+        raise BadInputError(f"{path.name}: label file is truncated or corrupt ({exc})") from None
+    voxels = int(np.prod(shape, dtype=np.int64)) if shape else 0
+    if voxels > max_pixels:
+        raise ImageTooLargeError(
+            f"{name} is {' x '.join(map(str, shape))} = {voxels:,} voxels, over the limit of {max_pixels:,} "
+            "(setting max_image_pixels)"
+        )
+
+
+def _png_size(path: Path) -> tuple[int, int]:
+    import warnings
+
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as picture:
+                return picture.size
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise ImageTooLargeError(f"{path.name}: label picture is too large to decode ({exc})") from None
 
 
 def read_label_map(path: str | Path) -> np.ndarray:

@@ -15,7 +15,7 @@ import nrrd
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from lib.core.errors import BadInputError, UnsupportedImageError
+from lib.core.errors import BadInputError, ImageTooLargeError, UnsupportedImageError
 from lib.io.radiograph import Radiograph, auto_window, check_pixel_budget, rgb_to_grey, spacing_or_none, window_to_unit
 
 
@@ -36,7 +36,10 @@ def read_raster(path: Path, max_pixels: int) -> Radiograph:
                 values = np.asarray(
                     picture.convert("RGB") if picture.mode in ("P", "CMYK", "YCbCr", "LA", "PA") else picture
                 )
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, Image.DecompressionBombWarning) as exc:
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        # PIL refuses at open, from the header, a picture past its own bomb limit: too large, not corrupt.
+        raise ImageTooLargeError(f"{path.name}: picture is too large to decode ({exc})") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise BadInputError(f"{path.name}: picture file is truncated or corrupt ({exc})") from None
     if values.ndim == 3:
         values = rgb_to_grey(values, warnings)

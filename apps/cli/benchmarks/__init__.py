@@ -18,7 +18,7 @@ def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
     benchmark.add_argument(
         "name",
-        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "batch", "security"),
+        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "batch", "security", "load"),
         help="what to measure",
     )
     benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
@@ -96,6 +96,15 @@ def bench_realfilms(args) -> dict:
     return run_realfilms_benchmark(args)
 
 
+def bench_load(args) -> dict:
+    """A live server's /info/ and image download, idle and during 20 concurrent pipeline inferences (p95 ms)."""
+    from apps.cli.benchmarks.load import run_load_benchmark
+
+    out = Path(args.out) / "load"
+    out.mkdir(parents=True, exist_ok=True)
+    return run_load_benchmark(out, seed=args.seed)
+
+
 BENCHMARKS = {
     "phantom": bench_phantom,
     "evaluate": bench_evaluate,
@@ -104,4 +113,5 @@ BENCHMARKS = {
     "batch": bench_batch,
     "security": bench_security,
     "realfilms": bench_realfilms,
+    "load": bench_load,
 }

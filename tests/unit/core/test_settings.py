@@ -60,3 +60,12 @@ def test_gate_settings_are_off_and_bounded_by_default():
 def test_bad_gate_settings_name_the_key(conf, message):
     with pytest.raises(BadParameterError, match=message):
         parse_settings(conf)
+
+
+def test_request_handling_settings_are_bounded():
+    parsed = parse_settings({"worker_threads": "4", "session_max_files": "10", "session_max_bytes": "5_000_000"})
+    assert (parsed.worker_threads, parsed.session_max_files, parsed.session_max_bytes) == (4, 10, 5_000_000)
+    with pytest.raises(BadParameterError, match="worker_threads=0 is out of range; allowed 1 to 64"):
+        parse_settings({"worker_threads": "0"})
+    with pytest.raises(BadParameterError, match="session_max_bytes=10 is out of range"):
+        parse_settings({"session_max_bytes": "10"})

@@ -75,3 +75,36 @@ def test_pipeline_finding_overlays_are_dropped_not_refused(label):
     cleaned, kept, dropped = drop_findings(with_finding, names)
     assert dropped == ["C3/4 compression"] and 9 not in kept
     np.testing.assert_array_equal(remap_by_name(cleaned, kept), label)
+
+
+def _png_header(path, width, height):
+    """A PNG that declares ``width x height`` and holds almost nothing: what a decompression bomb looks like."""
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
+    return path
+
+
+def test_oversized_labels_are_refused_from_the_header(tmp_path):
+    from lib.core.errors import ImageTooLargeError
+    from lib.io.labels import check_label_pixels
+
+    image = nib.Nifti1Image(np.zeros((1, 1, 1), np.uint8), np.eye(4))
+    image.header.set_data_shape((20000, 20000, 1))  # the header claims 400 M voxels; the file holds one
+    nib.save(nib.Nifti1Image(np.zeros((2, 2, 1), np.uint8), np.eye(4)), tmp_path / "small.nii.gz")
+    (tmp_path / "huge.nii").write_bytes(image.header.binaryblock + b"\x00" * 8)
+    with pytest.raises(ImageTooLargeError, match="20000 x 20000 x 1 = 400,000,000 voxels"):
+        check_label_pixels(tmp_path / "huge.nii", 50_000_000)
+    with pytest.raises(ImageTooLargeError):
+        check_label_pixels(_png_header(tmp_path / "bomb.png", 20000, 20000), 50_000_000)
+    with pytest.raises(ImageTooLargeError):
+        check_label_pixels(_png_header(tmp_path / "big.png", 10000, 6000), 50_000_000)
+    check_label_pixels(tmp_path / "small.nii.gz", 50_000_000)
+    with pytest.raises(BadInputError, match="truncated or corrupt"):
+        (tmp_path / "junk.nrrd").write_bytes(b"not a header")
+        check_label_pixels(tmp_path / "junk.nrrd", 50_000_000)

@@ -150,8 +150,9 @@ def test_multiframe_and_volumes_are_refused(tmp_path, ramp):
 def test_truncated_dicom_and_png(tmp_path, ramp):
     whole = save(make_dx(ramp, WindowCenter=500, WindowWidth=1000), tmp_path / "whole.dcm").read_bytes()
     (tmp_path / "cut.dcm").write_bytes(whole[: len(whole) - 3000])
-    with pytest.raises(BadInputError, match="cut.dcm"):
+    with pytest.raises(BadInputError, match="cut.dcm") as caught:
         read_radiograph(tmp_path / "cut.dcm")
+    assert not isinstance(caught.value, UnsupportedImageError)  # a damaged file is a 400, not an unsupported kind
     Image.fromarray((ramp // 16).astype(np.uint8)).save(tmp_path / "p.png")
     data = (tmp_path / "p.png").read_bytes()
     (tmp_path / "cut.png").write_bytes(data[: len(data) // 2])
@@ -174,3 +175,18 @@ def test_missing_and_empty_files(tmp_path):
     (tmp_path / "empty.png").write_bytes(b"")
     with pytest.raises(BadInputError, match="empty"):
         read_radiograph(tmp_path / "empty.png")
+
+
+def test_png_decompression_bombs_are_too_large_not_corrupt(tmp_path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    for width, height in ((20000, 20000), (10000, 10000)):  # past PIL's bomb error, past its warning
+        ihdr = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+        path = tmp_path / f"bomb{width}.png"
+        path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00" * 64)))
+        with pytest.raises(ImageTooLargeError):
+            read_radiograph(path, max_pixels=400_000_000)
