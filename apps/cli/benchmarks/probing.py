@@ -155,6 +155,27 @@ def open_bind_commands(studies: Path) -> list[tuple[str, list[str]]]:
     ]
 
 
+def _input_probe_rows(folder: Path) -> list[tuple]:
+    """The handlers' input probes (``security_inputs.INPUT_PROBES``) on a server with sessions on and one film."""
+    import requests
+
+    from apps.cli.benchmarks.security_inputs import INPUT_PROBES
+    from apps.cli.benchmarks.security_inputs import send_probe as send_input_probe
+    from apps.cli.phantom import make_cohort
+
+    studies = make_cohort(folder / "studies", patients=1, seed=5, workers=1)
+    (folder / "sessions").mkdir(exist_ok=True)
+    env = {"MONAI_LABEL_SESSIONS": "true", "MONAI_LABEL_SESSION_PATH": str(folder / "sessions")}
+    rows = []
+    with LiveServer(studies, conf={**LIGHT, "models": "all"}, log_path=folder / "inputs.log", env=env) as live:
+        image = sorted(requests.get(f"{live.url}/datastore/?output=all", timeout=30).json()["objects"])[0]
+        for probe in INPUT_PROBES:
+            row = send_input_probe(live.url, probe, image)
+            outcome = "refused" if row["ok"] else f"EXPECTED {row['expect']}"
+            rows.append((row["name"], "inputs", str(row["status"]), outcome, row["ok"]))
+    return rows
+
+
 def run_security_benchmark(folder: Path) -> dict:
     rows = []
     with probe_servers(folder) as servers:
@@ -166,6 +187,7 @@ def run_security_benchmark(folder: Path) -> dict:
         unchanged = weights_digest(servers.model_dir) == before
         rows.append(("the served weights after every probe", "both", "sha256", "unchanged" if unchanged else "CHANGED"))
         rows[-1] += (unchanged,)
+    rows += _input_probe_rows(folder / "inputs")
     (folder / "studies-bind").mkdir(exist_ok=True)
     for name, command in open_bind_commands(folder / "studies-bind"):
         status, output = refused_start(command)
