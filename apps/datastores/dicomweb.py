@@ -442,10 +442,18 @@ class RadiographDICOMwebDatastore(DICOMWebDatastore):
     def _store(self, datasets: list[Dataset]) -> None:
         """One STOW-RS request for all of them (each built and encoded before it is sent); 503 when the server is
         unreachable, 502 naming the instances it refused."""
-        try:
-            answer = self._client.store_instances(datasets)
-        except requests.RequestException as exc:
-            raise self._unreachable(exc) from None
+        for attempt in (1, 2):
+            try:
+                answer = self._client.store_instances(datasets)
+                break
+            except requests.ConnectionError as exc:
+                # A kept-alive connection the server closed while idle (Orthanc closes them after about a second)
+                # fails a POST, which is never resent by itself: once more, on a fresh connection.
+                if attempt == 2:
+                    raise self._unreachable(exc) from None
+                logger.info("STOW-RS to %s: connection dropped (%s); sending again", self._client.base_url, exc)
+            except requests.RequestException as exc:
+                raise self._unreachable(exc) from None
         failed = [str(item.get("ReferencedSOPInstanceUID", "?")) for item in answer.get("FailedSOPSequence") or []]
         if failed:
             message = f"the DICOMweb server {self._client.base_url} refused instances {failed}"

@@ -120,10 +120,12 @@ def _server_roots() -> list[str]:
     instance = app_instance()
     datastore = instance.datastore()
     sessions = instance.sessions()
-    return [
+    roots = [
         str(getattr(datastore, "_datastore_path", "") or ""),
         str(getattr(instance, "app_dir", "") or ""),
         str(getattr(instance, "studies", "") or ""),
         str(getattr(instance.settings, "model_dir", "") or ""),
         str(getattr(sessions, "store_path", "") or ""),
     ]
+    # A DICOMweb datastore's URL is no server path: "the DICOMweb server <url> is not reachable" must name it.
+    return [r for r in roots if not r.startswith(("http://", "https://"))]
