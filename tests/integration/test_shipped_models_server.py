@@ -1,6 +1,7 @@
 """The shipped weights (``model/``) in a real server, asked through MONAI Label's client as Slicer asks: on a phantom
 film with a reference-positive and reference-negative segments, the probabilities and calls, the Grad-CAM heatmap,
-the finding values in the label map and their names, the model versions, and the same answer twice.
+the finding values in the label map and their names, the model versions, and the same answer twice; and a chest
+film refused ("no cervical spine"), with no masks.
 
 The film is the held-out (``test_internal``) patient of a small seeded cohort; with the shipped weights its
 positive segment is called with a probability well above the card's threshold and its negatives well below.
@@ -23,6 +24,7 @@ from apps.paths import APP_DIR
 from lib.anatomy.names import FINDING_LABELS, SEGMENTS, VERTEBRAE
 from lib.results.heatmap import heatmap_from_json
 from lib.results.pipeline import PIPELINE_LABELS
+from tests.dicom_factory import pydicom_data_file
 
 SEED, PATIENTS = 11, 8  # 8 patients: 6 train, 1 validation, 1 test_internal
 FILM_SPLIT = "test_internal"
@@ -174,3 +176,12 @@ def test_the_same_request_gives_the_same_answer(client, film, answer):
     second = {s: (e["probability"], e["decision"]) for s, e in again["segments"].items()}
     assert second == first
     assert again["label_names"] == answer["result"]["label_names"]
+
+
+def test_a_chest_film_gets_no_confident_masks(client):
+    # The shipped weights, not weights trained in a test: an honest refusal is what users get from model/.
+    client.upload_image(str(pydicom_data_file("RG1_UNCR.dcm")), image_id="chest")
+    _, params = client.infer("levels", "chest", {})
+    params = json.loads(params) if isinstance(params, str) else params
+    assert params["cervical_spine_found"] is False and params["reason"].startswith("no cervical")
+    assert params["label_names"] == {}
