@@ -54,13 +54,10 @@ def solid_body_paths(
     ``anterior_dir`` (pixel frame). The shell is ``cortex_mm`` thick everywhere, so endplates, crossed flat by the
     beam, show as bright lines and the walls as thin rims. None when the outline is outside the image.
     """
-    box = bbox(outline_px, shape, pad=2.0)
-    if box is None:
+    placed = _placed(outline_px, shape, px_per_mm)
+    if placed is None:
         return None
-    inside = fill_polygon(outline_px, shape)[box]
-    if not inside.any():
-        return None
-    dist_mm = ndimage.distance_transform_edt(inside).astype(np.float32) / px_per_mm
+    box, inside, dist_mm = placed
     rows = np.arange(box[0].start, box[0].stop, dtype=np.float32)[:, None]
     cols = np.arange(box[1].start, box[1].stop, dtype=np.float32)[None, :]
     a = (cols - posterior_px[0]) * anterior_dir[0] + (rows - posterior_px[1]) * anterior_dir[1]
@@ -80,13 +77,21 @@ def shelled_outline(
 ) -> Optional[Tuple[Box, np.ndarray, np.ndarray]]:  # fmt: skip
     """(box, cortical mm, inner mm) of a flat bony solid of any simple outline (concave ones too), rising to
     ``thickness_mm`` over ``roll_mm`` from its edge; None when outside the image."""
+    placed = _placed(outline_px, shape, px_per_mm)
+    if placed is None:
+        return None
+    box, _, d = placed
+    outer = rolled_profile(d, thickness_mm, roll_mm)
+    inner = rolled_profile(d - cortex_mm, max(thickness_mm - 2 * cortex_mm, 0.0), max(roll_mm - cortex_mm, 0.3))
+    return box, outer - inner, inner
+
+
+def _placed(outline_px: np.ndarray, shape: Tuple[int, int], px_per_mm: float):
+    """(box, inside mask, distance to the outline in mm) of an outline in the image; None when it falls outside."""
     box = bbox(outline_px, shape, pad=2.0)
     if box is None:
         return None
     inside = fill_polygon(outline_px, shape)[box]
     if not inside.any():
         return None
-    d = ndimage.distance_transform_edt(inside).astype(np.float32) / px_per_mm
-    outer = rolled_profile(d, thickness_mm, roll_mm)
-    inner = rolled_profile(d - cortex_mm, max(thickness_mm - 2 * cortex_mm, 0.0), max(roll_mm - cortex_mm, 0.3))
-    return box, outer - inner, inner
+    return box, inside, ndimage.distance_transform_edt(inside).astype(np.float32) / px_per_mm
