@@ -38,6 +38,13 @@ DEFAULTS = {
     "threshold_method": "youden",
     "seed": 0,
     "context": 1.25,
+    "augmentation": "standard",
+}
+# Crop augmentation by name ("standard": the shipped model's shift, rotation, scale, gamma and noise); "film" adds
+# polarity inversion, blur or edge enhancement, wider gamma and more noise (lib.models.classifier.augment_batch).
+CROP_AUGMENTATIONS = {
+    "standard": {},
+    "film": {"gamma": 0.5, "noise": 0.1, "invert": 0.1, "sharpness": 1.5},
 }
 # A candidate replaces the served classifier only when its publish-check AUC is higher by more than this.
 PUBLISH_MARGIN_AUC = 0.002
@@ -109,6 +116,10 @@ class CompressionTrainer(PlainTrainTask):
     def _options(self, request: dict) -> dict:
         options = self.options(request)
         _threshold_method(options["threshold_method"])  # refuse a bad method before minutes of loading
+        if options["augmentation"] not in CROP_AUGMENTATIONS:
+            raise BadInputError(
+                f"augmentation must be one of {list(CROP_AUGMENTATIONS)}, got {options['augmentation']!r}"
+            )
         return options
 
     def load_data(self, options: dict, datastore) -> tuple[CropSet, CropSet, CropSet]:
@@ -160,6 +171,7 @@ class CompressionTrainer(PlainTrainTask):
                 generator,
                 pos_weight,
                 self._device,
+                CROP_AUGMENTATIONS[options["augmentation"]],
             )
             val_auc = self._auc(network, selection)
             seconds = round(time.time() - t0, 1)
@@ -237,6 +249,7 @@ class CompressionTrainer(PlainTrainTask):
                 "seed": int(options["seed"]),
                 "batch_size": int(options["train_batch_size"]),
                 "learning_rate": float(options["learning_rate"]),
+                "augmentation": options["augmentation"],
                 **stats["train"],
                 "seconds": round(time.time() - started, 1),
                 "device": self._device,

@@ -42,6 +42,7 @@ from lib.models.transforms import (
     Letterboxd,
     LoadLevelLabeld,
     LoadRadiographd,
+    Shrinkd,
 )
 from lib.models.weights import load_weights
 from trainers.base import LEARNING_RATE, VAL_SPLIT, split_validation
@@ -50,6 +51,9 @@ logger = logging.getLogger(__name__)
 # "standard": the flips, affine and contrast the shipped model was trained with; "film": lib.models.augment.
 AUGMENTATIONS = ("standard", "film")
 N_CLASSES = len(LEVEL_LABELS) + 1
+# Films are cached at twice the network's input before the random field-of-view crop: a crop of 0.6 of the film
+# still has more pixels than the letterbox takes from it.
+FILM_CACHE_SHAPE = tuple(2 * n for n in LEVELS_INPUT_SIZE)
 # A candidate replaces the served levels model only when its publish-check mean Dice is higher by more than this.
 PUBLISH_MARGIN_DICE = 0.002
 
@@ -145,6 +149,7 @@ class LevelsTrainer(BasicTrainTask):
             return [
                 LoadRadiographd(("image",), self._max_pixels),
                 LoadLevelLabeld(("label",)),
+                Shrinkd(("image", "label"), FILM_CACHE_SHAPE, label_keys=("label",)),  # cached: small and fast
                 RandFieldOfViewCropd(("image", "label"), prob=0.3),
                 Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",)),
                 film_augmentations("image", ("label",), LEVELS_INPUT_SIZE),

@@ -31,7 +31,7 @@ def add_parser(sub) -> None:
     train.add_argument(
         "--augmentation",
         choices=("standard", "film"),
-        help="levels only: standard (default, as the shipped model) or film (domain randomisation for real films)",
+        help="levels and compression: standard (default) or film (domain randomisation for real films)",
     )
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")

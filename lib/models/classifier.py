@@ -121,18 +121,29 @@ def augment_batch(
     scale: float = 0.1,
     gamma: float = 0.3,
     noise: float = 0.05,
+    invert: float = 0.0,
+    sharpness: float = 0.0,
 ) -> torch.Tensor:
     """Training views of widened crops ``[B, 1, h, w]`` -> ``[B, 1, 96, 224]``, standardised.
 
     Localisation error: random shift (fraction of the crop size), rotation (degrees) and scale of the sampling
     window inside the extra context. Intensity: random gamma on the [0, 1] film values, then Gaussian noise
-    (in units of the crop's std after standardising).
+    (in units of the crop's std after standardising). Film domain randomisation (0 = off, the shipped model's
+    training): ``invert`` is the share of crops with bone dark (a film whose polarity was lost on export);
+    ``sharpness`` the largest unsharp-mask gain, drawn in [-sharpness, sharpness] per crop (negative blurs):
+    departments' edge enhancement differs more than anything else between films.
     """
     b = len(widened)
     u = torch.rand(b, 4, generator=generator) * 2 - 1  # shift x, shift y, angle, log-scale in [-1, 1]
     jitter = u * torch.tensor([shift, shift, math.radians(rotate_deg), math.log1p(scale)])
     g = torch.exp((torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * gamma).to(widened.device)
     views = _sample(widened.clamp(min=0) ** g, jitter.to(widened.device), context, standardise=False)
+    if sharpness > 0:
+        gain = ((torch.rand(b, 1, 1, 1, generator=generator) * 2 - 1) * sharpness).to(views.device)
+        views = views + gain * (views - F.avg_pool2d(views, 5, stride=1, padding=2, count_include_pad=False))
+    if invert > 0:
+        flip = (torch.rand(b, 1, 1, 1, generator=generator) < invert).to(views.device)
+        views = torch.where(flip, -views, views)  # standardised next, so -x is 1 - x up to the mean
     views = normalise_batch(views)
     return views + noise * torch.randn(views.shape, generator=generator).to(widened.device)
 
@@ -182,11 +193,13 @@ def train_epoch(
     generator: torch.Generator,
     pos_weight: float = 1.0,
     device="cpu",
+    augmentation: dict | None = None,
 ) -> float:
     """One pass over shuffled widened crops ``[N, h, w]`` with 0/1 ``targets`` [N]; mean BCE loss (float).
 
     ``pos_weight`` scales the loss of positive crops (negatives / positives balances the classes);
-    ``scheduler`` (or None) steps once per batch. A last batch of one crop is dropped (batch norm needs two).
+    ``scheduler`` (or None) steps once per batch; ``augmentation`` overrides ``augment_batch``'s keyword
+    defaults. A last batch of one crop is dropped (batch norm needs two).
     """
     network.train()
     loss_fn = nn.BCEWithLogitsLoss(pos_weight=torch.tensor([pos_weight], device=device))
@@ -197,7 +210,7 @@ def train_epoch(
         if len(index) < 2:
             continue
         batch = torch.from_numpy(np.asarray(widened[index], dtype=np.float32))[:, None]
-        views = augment_batch(batch, context, generator).to(device)
+        views = augment_batch(batch, context, generator, **(augmentation or {})).to(device)
         target = torch.from_numpy(targets[index].astype(np.float32))[:, None].to(device)
         loss = loss_fn(network(views), target)
         optimizer.zero_grad(set_to_none=True)

@@ -156,3 +156,28 @@ class Letterboxd:
                 out[key] = box.apply(out[key], mode="area" if box.scale < 1 else "bilinear")
         out["letterbox"] = box.as_dict()
         return out
+
+
+class Shrinkd:
+    """Scale ``keys`` down (aspect kept, no padding) to fit ``max_shape``; images by area, labels like the letterbox.
+
+    Training with a random field-of-view crop must crop before the letterbox; shrinking the full film first to a
+    few times the network's input keeps that crop and the cache cheap without changing what the network sees.
+    Images already inside ``max_shape`` are left alone.
+    """
+
+    def __init__(self, keys: Sequence[Hashable], max_shape: Sequence[int], label_keys: Sequence[Hashable] = ()):
+        self.keys, self.max_shape, self.label_keys = tuple(keys), tuple(max_shape), set(label_keys)
+
+    def __call__(self, data: Mapping) -> dict:
+        out = dict(data)
+        box = Letterbox.fit(np.asarray(out[self.keys[0]]).shape[-2:], self.max_shape)
+        if box.scale >= 1:
+            return out
+        for key in self.keys:
+            values = torch.as_tensor(np.asarray(out[key]) if not torch.is_tensor(out[key]) else out[key]).float()
+            if key in self.label_keys:
+                out[key] = _resize(values, box.scaled_shape, LABEL_MODE).to(torch.uint8)
+            else:
+                out[key] = _resize(values, box.scaled_shape, "area")
+        return out

@@ -61,6 +61,32 @@ def test_augmented_views_are_standardised_and_vary():
     assert torch.allclose(centre, normalise_batch(centre), atol=1e-5)
 
 
+def test_film_augmentation_inverts_polarity_of_the_share_asked():
+    # A vertical ramp: bright at the bottom. An inverted view is bright at the top.
+    ramp = torch.linspace(0, 1, 120)[:, None].expand(120, 280)
+    widened = ramp[None, None].repeat(200, 1, 1, 1)
+    plain = dict(shift=0.0, rotate_deg=0.0, scale=0.0, gamma=0.0, noise=0.0)
+    views = augment_batch(widened, 1.25, torch.Generator().manual_seed(0), invert=0.3, **plain)
+    top_minus_bottom = views[:, 0, :10].mean(dim=(1, 2)) - views[:, 0, -10:].mean(dim=(1, 2))
+    inverted = (top_minus_bottom > 0).float().mean()
+    assert 0.2 < inverted < 0.4
+    never = augment_batch(widened, 1.25, torch.Generator().manual_seed(0), **plain)
+    assert (never[:, 0, :10].mean(dim=(1, 2)) < never[:, 0, -10:].mean(dim=(1, 2))).all()
+
+
+def test_film_augmentation_sharpens_and_blurs_edges():
+    step = torch.zeros(64, 1, 120, 280)
+    step[..., 140:] = 1.0
+    plain = dict(shift=0.0, rotate_deg=0.0, scale=0.0, gamma=0.0, noise=0.0)
+    base = augment_batch(step, 1.25, torch.Generator().manual_seed(0), **plain)
+    varied = augment_batch(step, 1.25, torch.Generator().manual_seed(0), sharpness=1.5, **plain)
+    def steepest(views):
+        return views.diff(dim=-1).abs().amax(dim=(1, 2, 3))
+
+    ratio = steepest(varied) / steepest(base)
+    assert (ratio > 1.1).any() and (ratio < 0.9).any()  # some views sharpened, some blurred
+
+
 def test_a_training_epoch_learns_a_separable_toy_task():
     """Positives are brighter in their left half: a few epochs must rank them above the negatives."""
     torch.manual_seed(0)

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.models.transforms import Letterbox, Letterboxd
+from lib.models.transforms import Letterbox, Letterboxd, Shrinkd
 
 
 def test_letterbox_keeps_aspect_and_pads_bottom_right():
@@ -106,3 +106,21 @@ def test_label_letterbox_round_trip_has_no_systematic_shift(shape):
     assert np.abs(_round_trip_centroid_shift(shape, None)).max() < 0.1
     # torch's legacy "nearest" takes the top-left source pixel: the same round trip moves labels down and right
     assert (_round_trip_centroid_shift(shape, "nearest") > 1.0).all()
+
+
+def test_shrink_scales_a_large_film_down_without_padding_and_keeps_label_ids():
+    image = np.zeros((1, 1200, 900), np.float32)
+    image[:, 400:800, 300:600] = 1.0
+    label = np.zeros((1, 1200, 900), np.uint8)
+    label[:, 400:800, 300:600] = 3
+    out = Shrinkd(("image", "label"), (640, 512), label_keys=("label",))({"image": image, "label": label})
+    assert tuple(out["image"].shape) == (1, 640, 480)  # aspect kept, no pad
+    assert out["label"].dtype == torch.uint8 and set(np.unique(out["label"].numpy())) == {0, 3}
+    rows = np.nonzero(out["label"][0].numpy().any(axis=1))[0]
+    assert abs(rows[0] - 400 * 640 / 1200) <= 1 and abs(rows[-1] + 1 - 800 * 640 / 1200) <= 1
+
+
+def test_shrink_leaves_a_small_film_alone():
+    image = np.random.default_rng(0).random((1, 300, 200), dtype=np.float32)
+    out = Shrinkd(("image",), (640, 512))({"image": image})
+    assert out["image"] is image
