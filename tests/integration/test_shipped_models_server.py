@@ -185,3 +185,24 @@ def test_a_chest_film_gets_no_confident_masks(client):
     params = json.loads(params) if isinstance(params, str) else params
     assert params["cervical_spine_found"] is False and params["reason"].startswith("no cervical")
     assert params["label_names"] == {}
+
+
+@pytest.mark.parametrize("source", ["MR2_UNCR.dcm", "CT_small.dcm", "US1_UNCR.dcm"])
+def test_a_slice_of_another_modality_saved_as_png_is_refused_with_the_reason(client, tmp_path, source):
+    # What an archive sweep meets: an MRI, CT or ultrasound frame exported as a PNG, with no DICOM tags left to say so.
+    import pydicom
+    from PIL import Image
+
+    dataset = pydicom.dcmread(pydicom_data_file(source))
+    frame = dataset.pixel_array.astype(np.float64)
+    frame = frame[0] if frame.ndim == 3 and frame.shape[-1] != 3 else frame
+    frame = frame.mean(axis=-1) if frame.ndim == 3 else frame
+    frame = (frame - frame.min()) / max(np.ptp(frame), 1e-6) * 255
+    png = tmp_path / f"{source.split('.')[0].lower()}.png"
+    Image.fromarray(frame.astype(np.uint8)).save(png)
+    image_id = png.stem
+    client.upload_image(str(png), image_id=image_id)
+    _, params = client.infer("levels", image_id, {})
+    params = json.loads(params) if isinstance(params, str) else params
+    assert params["cervical_spine_found"] is False, f"{source} as PNG was taken for a cervical spine"
+    assert params["reason"].startswith("no cervical") and params["label_names"] == {}
