@@ -21,7 +21,7 @@ from monailabel.tasks.infer.basic_infer import BasicInferTask
 from infers.base import ANSWER_DIR_KEY, answer_file
 from lib.anatomy.geometry import locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
-from lib.anatomy.levels import segment_status
+from lib.anatomy.levels import not_in_view, segment_status
 from lib.anatomy.measurements import all_measurements
 from lib.core.errors import AppError, BadInputError, ModelNotReadyError
 from lib.core.http import http_error
@@ -120,6 +120,8 @@ class PipelineInfer(BasicInferTask):
             "reason": report.reason,
             "found": report.found,
             "missing": report.missing,
+            "not_in_view": not_in_view(report),
+            "c2_in_view": report.c2_in_view,
         }
         out = {
             "pixels": image.pixels,
@@ -151,7 +153,7 @@ class PipelineInfer(BasicInferTask):
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
             summary,
-            segment_status(report.found),
+            segment_status(report.found, report.missing_reason),
             radiograph,
             versions,
             Measured(measurements, note, landmark_source),

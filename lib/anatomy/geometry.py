@@ -119,7 +119,7 @@ def locate_segments(
         report = clean_levels(mask, spacing_mm=spacing_mm)
     if landmarks is None:
         landmarks = estimate_landmarks(report.label_map, spacing_mm, report)
-    status = segment_status(report.found)
+    status = segment_status(report.found, report.missing_reason)
     out = {}
     for segment in SEGMENTS:
         upper, lower = segment_bodies(segment)
