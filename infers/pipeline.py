@@ -25,6 +25,7 @@ from lib.anatomy.levels import not_in_view, segment_status
 from lib.anatomy.measurements import all_measurements
 from lib.core.errors import AppError, BadInputError, ModelNotReadyError
 from lib.core.http import http_error
+from lib.io.radiograph import Radiograph
 from lib.io.reader import read_radiograph
 from lib.models.cards import DEFAULT_THRESHOLD
 from lib.models.classifier import classify_crops
@@ -111,6 +112,11 @@ class PipelineInfer(BasicInferTask):
             # MONAI Label passes an empty path when the image id is not in the datastore.
             raise BadInputError("no image to read: the image id is not in the datastore (upload it first)")
         image = read_radiograph(request["image"], max_pixels=self.max_pixels)
+        return self.run_radiograph(image, device, started)
+
+    def run_radiograph(self, image: Radiograph, device: str = "cpu", started: Optional[float] = None) -> dict:
+        """``run`` on a radiograph already read (the robustness benchmark hands it films it changed in memory)."""
+        started = time.perf_counter() if started is None else started
         levels = self.levels.levels_on_pixels(image, device)
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
         radiograph = image.describe()
