@@ -285,8 +285,8 @@ def clean_levels(
     _missing_warnings(report)
     model_named_c2 = bool(assigned) and assigned[0][0].label == LEVEL_LABELS["C2"]
     report.is_cervical_spine, report.reason = _plausibility(report, spacing_mm, model_named_c2)
-    if not report.c2_in_view and assigned:
-        report.warnings.append(C2_NOT_IN_VIEW)
+    if report.is_cervical_spine and not report.c2_in_view:
+        report.warnings.append(C2_NOT_IN_VIEW)  # on a refused film there are no names to qualify
     if not report.is_cervical_spine:
         report.warnings.append(report.reason)
     logger.debug("levels found %s, missing %s", report.found, report.missing)
@@ -361,7 +361,7 @@ def _missing_warnings(report: LevelReport) -> None:
 
 
 def _describe(report: LevelReport, assigned: list, label: np.ndarray, comps: dict, pixel_mm2) -> None:
-    """Fill the per-level fields, the canal and the missing-level warnings of ``report``."""
+    """Fill the per-level fields, the missing levels and the canal of ``report``."""
     for body, level_id in assigned:
         level = VERTEBRAE[level_id - 1]
         report.found.append(level)
