@@ -19,7 +19,7 @@ from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
 from infers.base import ANSWER_DIR_KEY, answer_file
-from lib.anatomy.geometry import locate_segments, paste_heatmap
+from lib.anatomy.geometry import NotEvaluable, locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
 from lib.anatomy.levels import not_in_view, segment_status
 from lib.anatomy.measurements import all_measurements
@@ -152,6 +152,12 @@ class PipelineInfer(BasicInferTask):
         # shifts crops by up to 5 mm, so the refiner's sub-millimetre moves do not change its answer (validation
         # AUC 0.978 on mask landmarks, 0.979 on refined ones).
         located = locate_segments(label, image.spacing_mm, out["mask_landmarks"], report)
+        status = segment_status(report.found, report.missing_reason)
+        # A segment whose bodies were found but could not be cropped (outline not fitted, landmarks crossing)
+        # says so, instead of "both bodies found" beside an empty probability.
+        status.update(
+            {s: {"evaluable": False, "reason": e.reason} for s, e in located.items() if isinstance(e, NotEvaluable)}
+        )
         calls = self._compression(out, image.pixels, located, device, versions)
         out["timings_ms"]["compression"] = _ms(started)
         positives = [s for s, p in calls.probabilities.items() if calls.threshold is not None and p >= calls.threshold]
@@ -159,7 +165,7 @@ class PipelineInfer(BasicInferTask):
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
             summary,
-            segment_status(report.found, report.missing_reason),
+            status,
             radiograph,
             versions,
             Measured(measurements, note, landmark_source),

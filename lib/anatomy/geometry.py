@@ -129,7 +129,12 @@ def locate_segments(
             absent = " and ".join(lv for lv in (upper, lower) if lv not in landmarks)
             out[segment] = NotEvaluable(segment, f"{absent} found but its outline could not be fitted")
         else:
-            out[segment] = _segment_crop(segment, landmarks[upper], landmarks[lower], spacing_mm)
+            try:
+                out[segment] = _segment_crop(segment, landmarks[upper], landmarks[lower], spacing_mm)
+            except BadInputError as exc:
+                # Landmarks that cross (a misread body on a shifted film): this segment cannot be assessed, the
+                # others can; refusing the whole film would hide the segments that were read well.
+                out[segment] = NotEvaluable(segment, str(exc))
     return out
 
 
