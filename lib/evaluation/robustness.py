@@ -165,13 +165,16 @@ def table_png(summary: Mapping[str, Mapping], descriptions: Mapping[str, str], t
         cellText=cells,
         cellColours=colours,
         rowLabels=[descriptions.get(n, n) for n in names],
-        colLabels=[title for _, title in COLUMNS],
+        colLabels=[title.replace(", ", ",\n").replace("segments ", "segments\n") for _, title in COLUMNS],
         loc="center",
     )
     table.auto_set_font_size(False)
     table.set_fontsize(8)
     table.scale(1.0, 1.3)
-    ax.set_title(title, fontsize=10)
+    for (row, _), cell in table.get_celld().items():
+        if row == 0:
+            cell.set_height(cell.get_height() * 1.8)  # two-line headers
+    fig.suptitle(title, fontsize=10)
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", bbox_inches="tight")
     plt.close(fig)
