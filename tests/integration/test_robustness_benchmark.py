@@ -59,3 +59,18 @@ def test_the_mirror_moved_the_truth_with_the_film(run):
         assert film["level_dice_unshifted_truth"] < 0.3, image_id
     for image_id, film in report["per_film"]["none"].items():
         assert film["level_dice_unshifted_truth"] == pytest.approx(film["level_dice"]), image_id
+
+
+def test_bad_arguments_name_the_problem(tmp_path):
+    from lib.core.errors import BadParameterError
+
+    def args(**kw):
+        base = {"studies": tmp_path, "out": tmp_path / "out", "limit": 1, "split": None, "shifts": None}
+        return argparse.Namespace(**{**base, "model_dir": None, **kw})
+
+    with pytest.raises(BadParameterError, match="needs --studies"):
+        run_robustness_benchmark(args(studies=None))
+    with pytest.raises(BadParameterError, match="is not a folder"):
+        run_robustness_benchmark(args(studies=tmp_path / "nowhere"))
+    with pytest.raises(BadParameterError, match="unknown shift 'sideways'; known: none, mirrored"):
+        run_robustness_benchmark(args(shifts="none,sideways"))

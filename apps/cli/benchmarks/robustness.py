@@ -83,9 +83,6 @@ def _shift_list(text) -> list:
 
 
 def run_robustness_benchmark(args) -> dict:
-    import torch
-
-    torch.set_num_threads(2)
     if not getattr(args, "studies", None):
         raise BadParameterError("benchmark robustness needs --studies DIR (a datastore with final level labels)")
     studies = Path(args.studies)
@@ -93,6 +90,9 @@ def run_robustness_benchmark(args) -> dict:
         raise BadParameterError(f"--studies {studies} is not a folder")
     out = Path(getattr(args, "out", None) or DEFAULT_OUT)
     shifts = _shift_list(getattr(args, "shifts", None))
+    import torch
+
+    torch.set_num_threads(2)
     split = getattr(args, "split", None) or DEFAULT_SPLIT
     conf = {"model_dir": str(args.model_dir)} if getattr(args, "model_dir", None) else {}
     pipeline, settings = build_pipeline(conf, APP_DIR)
