@@ -15,7 +15,7 @@ import torch
 from monailabel.interfaces.tasks.infer_v2 import InferType
 
 from infers.base import ANSWER_DIR_KEY, WeightedInferTask, answer_file
-from lib.anatomy.levels import clean_levels, segment_status
+from lib.anatomy.levels import clean_levels, not_in_view, segment_status
 from lib.anatomy.names import LEVEL_LABELS
 from lib.io.geometry import ViewerGeometry
 from lib.io.labels import write_label_map
@@ -54,7 +54,13 @@ class RestoreLevelsd:
             crop = probabilities.max(0).indices.to(torch.uint8).numpy()
         else:
             crop = label
-        report = clean_levels(crop, None if probabilities is None else probabilities.numpy(), out.get("spacing_mm"))
+        report = clean_levels(
+            crop,
+            None if probabilities is None else probabilities.numpy(),
+            out.get("spacing_mm"),
+            film_shape=box.source_shape,
+            offset=offset,
+        )
         if report.is_cervical_spine:
             label[offset[0] : offset[0] + crop.shape[0], offset[1] : offset[1] + crop.shape[1]] = report.label_map
         report.centroid_px = {k: [v[0] + offset[1], v[1] + offset[0]] for k, v in report.centroid_px.items()}
@@ -146,9 +152,18 @@ class LevelsInfer(WeightedInferTask):
             "reason": report.reason
             if report.is_cervical_spine or report.reason.startswith("no cervical")
             else f"no cervical levels found: {report.reason}",
-            "levels": {"found": report.found, "missing": report.missing, "area_mm2": report.area_mm2},
+            "levels": {
+                "found": report.found,
+                "missing": report.missing,
+                "not_in_view": not_in_view(report),
+                "c2_in_view": report.c2_in_view,
+                "area_mm2": report.area_mm2,
+            },
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),
-            "segments": segment_status(report.found if report.is_cervical_spine else []),
+            "segments": segment_status(
+                report.found if report.is_cervical_spine else [],
+                report.missing_reason if report.is_cervical_spine else {},
+            ),
             "radiograph": radiograph_block(data["radiograph"]),
             "warnings": warnings,
         }

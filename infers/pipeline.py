@@ -19,12 +19,13 @@ from monailabel.interfaces.tasks.infer_v2 import InferType
 from monailabel.tasks.infer.basic_infer import BasicInferTask
 
 from infers.base import ANSWER_DIR_KEY, answer_file
-from lib.anatomy.geometry import locate_segments, paste_heatmap
+from lib.anatomy.geometry import NotEvaluable, locate_segments, paste_heatmap
 from lib.anatomy.landmarks import estimate_landmarks
-from lib.anatomy.levels import segment_status
+from lib.anatomy.levels import not_in_view, segment_status
 from lib.anatomy.measurements import all_measurements
 from lib.core.errors import AppError, BadInputError, ModelNotReadyError
 from lib.core.http import http_error
+from lib.io.radiograph import Radiograph
 from lib.io.reader import read_radiograph
 from lib.models.cards import DEFAULT_THRESHOLD
 from lib.models.classifier import classify_crops
@@ -111,6 +112,11 @@ class PipelineInfer(BasicInferTask):
             # MONAI Label passes an empty path when the image id is not in the datastore.
             raise BadInputError("no image to read: the image id is not in the datastore (upload it first)")
         image = read_radiograph(request["image"], max_pixels=self.max_pixels)
+        return self.run_radiograph(image, device, started)
+
+    def run_radiograph(self, image: Radiograph, device: str = "cpu", started: Optional[float] = None) -> dict:
+        """``run`` on a radiograph already read (the robustness benchmark hands it films it changed in memory)."""
+        started = time.perf_counter() if started is None else started
         levels = self.levels.levels_on_pixels(image, device)
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
         radiograph = image.describe()
@@ -120,6 +126,8 @@ class PipelineInfer(BasicInferTask):
             "reason": report.reason,
             "found": report.found,
             "missing": report.missing,
+            "not_in_view": not_in_view(report),
+            "c2_in_view": report.c2_in_view,
         }
         out = {
             "pixels": image.pixels,
@@ -144,6 +152,12 @@ class PipelineInfer(BasicInferTask):
         # shifts crops by up to 5 mm, so the refiner's sub-millimetre moves do not change its answer (validation
         # AUC 0.978 on mask landmarks, 0.979 on refined ones).
         located = locate_segments(label, image.spacing_mm, out["mask_landmarks"], report)
+        status = segment_status(report.found, report.missing_reason)
+        # A segment whose bodies were found but could not be cropped (outline not fitted, landmarks crossing)
+        # says so, instead of "both bodies found" beside an empty probability.
+        status.update(
+            {s: {"evaluable": False, "reason": e.reason} for s, e in located.items() if isinstance(e, NotEvaluable)}
+        )
         calls = self._compression(out, image.pixels, located, device, versions)
         out["timings_ms"]["compression"] = _ms(started)
         positives = [s for s, p in calls.probabilities.items() if calls.threshold is not None and p >= calls.threshold]
@@ -151,7 +165,7 @@ class PipelineInfer(BasicInferTask):
         out["landmarks"] = landmarks
         out["result"] = assemble_result(
             summary,
-            segment_status(report.found),
+            status,
             radiograph,
             versions,
             Measured(measurements, note, landmark_source),

@@ -119,7 +119,7 @@ def locate_segments(
         report = clean_levels(mask, spacing_mm=spacing_mm)
     if landmarks is None:
         landmarks = estimate_landmarks(report.label_map, spacing_mm, report)
-    status = segment_status(report.found)
+    status = segment_status(report.found, report.missing_reason)
     out = {}
     for segment in SEGMENTS:
         upper, lower = segment_bodies(segment)
@@ -129,7 +129,12 @@ def locate_segments(
             absent = " and ".join(lv for lv in (upper, lower) if lv not in landmarks)
             out[segment] = NotEvaluable(segment, f"{absent} found but its outline could not be fitted")
         else:
-            out[segment] = _segment_crop(segment, landmarks[upper], landmarks[lower], spacing_mm)
+            try:
+                out[segment] = _segment_crop(segment, landmarks[upper], landmarks[lower], spacing_mm)
+            except BadInputError as exc:
+                # Landmarks that cross (a misread body on a shifted film): this segment cannot be assessed, the
+                # others can; refusing the whole film would hide the segments that were read well.
+                out[segment] = NotEvaluable(segment, str(exc))
     return out
 
 

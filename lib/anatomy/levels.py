@@ -17,6 +17,14 @@ import numpy as np
 
 from lib.anatomy.blobs import components, merge_fragments
 from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
+from lib.anatomy.numbering import (
+    C2_NOT_IN_VIEW,
+    C2_STEP_PITCHES,
+    body_heights,
+    count_from_c2,
+    is_c2,
+    relabel_warning,
+)
 from lib.core.errors import BadInputError
 
 logger = logging.getLogger(__name__)
@@ -25,6 +33,10 @@ MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fift
 MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
 EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
 MIN_LEVELS = 3  # fewer bodies than this are not called a cervical spine (three give an axis and two pitches)
+# ...unless the top one is C2, recognised by its shape and named C2 by the model too: C2 and C3 alone (a film cut
+# off above C4) are a spine whose lower segments are out of view, not a film to refuse.
+MIN_LEVELS_FROM_C2 = 2
+NOT_IN_VIEW, NOT_FOUND = "not in view", "not found"
 # clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
 # large necks widen this. C2 (with the dens) is left out of the height check.
 BODY_DEPTH_MM_RANGE = (8.0, 28.0)
@@ -60,6 +72,11 @@ class LevelReport:
     warnings: list = field(default_factory=list)
     is_cervical_spine: bool = False
     reason: str = ""
+    # True when C2 was recognised (top of the stack, tall with its dens) and the names were counted from it;
+    # False: the names are the levels model's own estimate.
+    c2_in_view: bool = False
+    # Why each missing level is missing: "not in view" (its place lies beyond the film's edge) or "not found".
+    missing_reason: dict = field(default_factory=dict)
 
 
 def principal_axis(points: np.ndarray) -> np.ndarray:
@@ -203,11 +220,16 @@ def _canal_and_side(label: np.ndarray, comps: dict, centroids: np.ndarray, depth
     return canal, back * float(np.sign(normal[0]) or 1.0) * -1.0
 
 
-def _plausibility(report: LevelReport, spacing_mm) -> tuple:
-    """(is_cervical_spine, reason) from the number, stacking, size and shape of the bodies."""
+def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False) -> tuple:
+    """(is_cervical_spine, reason) from the number, stacking, size and shape of the bodies.
+
+    model_named_c2: the levels model also called the top body C2 (needed, with the shape, to accept two bodies).
+    """
     n = len(report.found)
-    if n < MIN_LEVELS:
-        return False, f"no cervical spine levels found: {n} vertebral bodies (need at least {MIN_LEVELS})"
+    short_from_c2 = report.c2_in_view and report.found[:1] == ["C2"] and n >= MIN_LEVELS_FROM_C2
+    if n < MIN_LEVELS and not (short_from_c2 and model_named_c2):
+        need = f"at least {MIN_LEVELS}, or C2 recognised with one body below it"
+        return False, f"no cervical spine levels found: {n} vertebral bodies (need {need})"
     cents = np.array([report.centroid_px[lv] for lv in report.found])
     axis = principal_axis(cents)
     tilt_deg = float(np.degrees(np.arccos(min(abs(axis[1]), 1.0))))
@@ -231,12 +253,21 @@ def _plausibility(report: LevelReport, spacing_mm) -> tuple:
 
 
 def clean_levels(
-    label_map: np.ndarray, probabilities: Optional[np.ndarray] = None, spacing_mm: Optional[Sequence[float]] = None
+    label_map: np.ndarray,
+    probabilities: Optional[np.ndarray] = None,
+    spacing_mm: Optional[Sequence[float]] = None,
+    film_shape: Optional[Sequence[int]] = None,
+    offset: Sequence[int] = (0, 0),
 ) -> LevelReport:
     """Post-process a predicted level map: one body per level in cranio-caudal order, canal behind them.
 
     label_map: integer [rows, cols] with ids 0-7. probabilities: optional float32 [8, rows, cols] softmax output,
-    used to pick the best-supported blob of a class. spacing_mm: (row_mm, col_mm) or None.
+    used to pick the best-supported blob of a class. spacing_mm: (row_mm, col_mm) or None. film_shape and offset:
+    the whole film's (rows, cols) and where the map's top-left pixel lies on it (row, col), to tell a level beyond
+    the film's edge from one the model missed; by default the map is the whole film.
+
+    Names are counted from C2 when the top body is recognised as C2 (``lib.anatomy.numbering``); otherwise they
+    are the model's, with a warning saying so.
     """
     label = _check_inputs(label_map, probabilities, spacing_mm)
     pixel_mm2 = None if spacing_mm is None else float(spacing_mm[0] * spacing_mm[1])
@@ -245,19 +276,92 @@ def clean_levels(
     report = LevelReport(label_map=np.zeros_like(label))
     bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
     bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
-    assigned = _assign_levels(bodies, report.warnings) if bodies else []
+    assigned = _numbered(bodies, report) if bodies else []
     for body, level_id in assigned:
         report.label_map[body.box][body.mask] = level_id
     _describe(report, assigned, label, comps, pixel_mm2)
-    report.is_cervical_spine, report.reason = _plausibility(report, spacing_mm)
+    film = tuple(film_shape) if film_shape is not None else label.shape
+    report.missing_reason = missing_reasons(report, film, offset)
+    _missing_warnings(report)
+    model_named_c2 = bool(assigned) and assigned[0][0].label == LEVEL_LABELS["C2"]
+    report.is_cervical_spine, report.reason = _plausibility(report, spacing_mm, model_named_c2)
+    if report.is_cervical_spine and not report.c2_in_view:
+        report.warnings.append(C2_NOT_IN_VIEW)  # on a refused film there are no names to qualify
     if not report.is_cervical_spine:
         report.warnings.append(report.reason)
     logger.debug("levels found %s, missing %s", report.found, report.missing)
     return report
 
 
+def _numbered(bodies: list, report: LevelReport) -> list:
+    """(body, level id) pairs: counted from C2 when the top body is C2, else the model's ids made consistent."""
+    axis = principal_axis(np.array([b.centroid for b in bodies]))
+    axes, _ = _local_axes(np.array([b.centroid for b in bodies]), 1.0)
+    report.c2_in_view = is_c2(body_heights(bodies, axes))
+    if not report.c2_in_view:
+        return _assign_levels(bodies, report.warnings)
+    counted = count_from_c2(bodies, axis, report.warnings)
+    note = relabel_warning([b.label for b, _ in counted], [level for _, level in counted])
+    if note:
+        report.warnings.append(note)
+    return counted
+
+
+def missing_reasons(report: LevelReport, film_shape: Sequence[int], offset: Sequence[int] = (0, 0)) -> dict:
+    """``{level: "not in view" | "not found"}`` for each missing level.
+
+    A level above the first or below the last body found is out of view when its expected centre (one pitch per
+    level along the local spine axis, C2's step longer for the dens) lies within half a body height of the film's
+    edge or beyond it; any other missing level, a gap inside the stack included, was not found.
+    """
+    if not report.found:
+        return {lv: NOT_FOUND for lv in report.missing}
+    rows, cols = int(film_shape[0]), int(film_shape[1])
+    origin = np.array([float(offset[1]), float(offset[0])])  # [x, y] of the map's corner on the film
+    heights = [report.height_px[lv] for lv in report.found if lv != "C2" and lv in report.height_px]
+    height = float(np.median(heights)) if heights else 0.0
+    ids = [VERTEBRAE.index(lv) for lv in report.found]
+    cents = np.array([report.centroid_px[lv] for lv in report.found]) + origin
+    pitch = _level_pitch(cents, ids)
+    out = {}
+    for level in report.missing:
+        k = VERTEBRAE.index(level)
+        if ids[0] < k < ids[-1] or pitch is None:
+            out[level] = NOT_FOUND
+            continue
+        end = 0 if k < ids[0] else -1
+        cranial = np.asarray(report.axis.get(report.found[end]) or -principal_axis(cents), dtype=float)
+        levels_away = ids[end] - k  # positive above the stack, negative below
+        extra = (C2_STEP_PITCHES - 1.0) if k == 0 else 0.0  # C2's centre sits higher: the dens
+        centre = cents[end] + cranial * pitch * (levels_away + extra)
+        margin = 0.5 * height
+        inside = margin <= centre[0] <= cols - 1 - margin and margin <= centre[1] <= rows - 1 - margin
+        out[level] = NOT_FOUND if inside else NOT_IN_VIEW
+    return out
+
+
+def _level_pitch(cents: np.ndarray, ids: Sequence[int]) -> Optional[float]:
+    """Median centroid step per level between consecutive bodies found, leaving out C2's (longer, the dens) unless
+    it is the only one; None for a single body."""
+    steps = [
+        float(np.hypot(*(cents[i + 1] - cents[i]))) / (ids[i + 1] - ids[i] + (C2_STEP_PITCHES - 1.0) * (ids[i] == 0))
+        for i in range(len(ids) - 1)
+    ]
+    below_c2 = [st for st, first in zip(steps, ids) if first != 0]
+    return float(np.median(below_c2 or steps)) if steps else None
+
+
+def _missing_warnings(report: LevelReport) -> None:
+    for level in report.missing:
+        if report.missing_reason.get(level) == NOT_IN_VIEW:
+            report.warnings.append(f"{level} not in view (beyond the film's edge)")
+            continue
+        hint = " (hidden by shoulders?)" if level in ("C6", "C7") and "C5" in report.found else ""
+        report.warnings.append(f"{level} not found{hint}")
+
+
 def _describe(report: LevelReport, assigned: list, label: np.ndarray, comps: dict, pixel_mm2) -> None:
-    """Fill the per-level fields, the canal and the missing-level warnings of ``report``."""
+    """Fill the per-level fields, the missing levels and the canal of ``report``."""
     for body, level_id in assigned:
         level = VERTEBRAE[level_id - 1]
         report.found.append(level)
@@ -265,9 +369,6 @@ def _describe(report: LevelReport, assigned: list, label: np.ndarray, comps: dic
         report.area_mm2[level] = None if pixel_mm2 is None else round(body.area_px * pixel_mm2, 1)
         report.centroid_px[level] = [float(v) for v in body.centroid]
     report.missing = [lv for lv in VERTEBRAE if lv not in report.found]
-    for level in report.missing:
-        hint = " (hidden by shoulders?)" if level in ("C6", "C7") and "C5" in report.found else ""
-        report.warnings.append(f"{level} not found{hint}")
     if not assigned:
         return
     cents = np.array([report.centroid_px[lv] for lv in report.found])
@@ -286,13 +387,28 @@ def _describe(report: LevelReport, assigned: list, label: np.ndarray, comps: dic
         report.anterior[level] = [float(v) for v in sign * ant]
 
 
-def segment_status(found_levels: Iterable[str]) -> dict:
-    """``{segment: {"evaluable": bool, "reason": str}}``: evaluable only when both its bodies were found."""
-    found = set(found_levels)
+def not_in_view(report: LevelReport) -> list:
+    """The missing levels whose place lies beyond the film's edge, cranial to caudal."""
+    return [lv for lv in report.missing if report.missing_reason.get(lv) == NOT_IN_VIEW]
+
+
+def segment_status(found_levels: Iterable[str], missing_reason: Optional[Mapping[str, str]] = None) -> dict:
+    """``{segment: {"evaluable": bool, "reason": str}}``: evaluable only when both its bodies were found.
+
+    missing_reason: ``LevelReport.missing_reason``; a body beyond the film's edge reads "C5 not in view", any
+    other absent body "C5 not found".
+    """
+    found, why = set(found_levels), dict(missing_reason or {})
     out = {}
     for segment in SEGMENTS:
         absent = [lv for lv in segment_bodies(segment) if lv not in found]
-        reason = "both bodies found" if not absent else f"{' and '.join(absent)} not found"
+        if not absent:
+            reason = "both bodies found"
+        else:
+            groups = {}
+            for lv in absent:
+                groups.setdefault(why.get(lv, NOT_FOUND), []).append(lv)
+            reason = "; ".join(f"{' and '.join(lvs)} {state}" for state, lvs in groups.items())
         out[segment] = {"evaluable": not absent, "reason": reason}
     return out
 

@@ -45,7 +45,8 @@ def film_outcome(result: Optional[Mapping], error: Optional[str] = None) -> dict
         "cervical_spine_found": spine,
         "levels_found": found,
         "candidate_levels": candidates,
-        "c2_anchored": "C2" in found,
+        # Counted from a recognised C2 (pipeline JSON ``levels.c2_in_view``); older answers: C2 among the levels.
+        "c2_anchored": spine and bool((result.get("levels") or {}).get("c2_in_view", "C2" in found)),
         "reason": str(result.get("reason") or ""),
         "segments": {s: (segments.get(s) or {}).get("decision") for s in SEGMENTS},
         "error": None,

@@ -145,7 +145,8 @@ def assemble_result(
 ) -> dict:
     """The pipeline JSON.
 
-    levels: ``{"cervical_spine_found", "reason", "found", "missing"}``; status: ``lib.anatomy.levels.segment_status``;
+    levels: ``{"cervical_spine_found", "reason", "found", "missing", "not_in_view", "c2_in_view"}``;
+    status: ``lib.anatomy.levels.segment_status``;
     radiograph: ``Radiograph.describe()``; versions: model name -> version of the weights that answered.
     """
     measurements, probabilities, peaks = measured.values, calls.probabilities, calls.peaks
@@ -169,7 +170,13 @@ def assemble_result(
         "cervical_spine_found": found_spine,
         "reason": levels.get("reason", ""),
         "compression_called": bool(probabilities),
-        "levels": {"found": list(levels.get("found", [])), "missing": list(levels.get("missing", []))},
+        "levels": {
+            "found": list(levels.get("found", [])),
+            "missing": list(levels.get("missing", [])),
+            "not_in_view": list(levels.get("not_in_view", [])),
+            # Whether the names were counted from a C2 recognised on the film; False: the levels model's estimate.
+            "c2_in_view": bool(levels.get("c2_in_view", False)),
+        },
         "segments": segments,
         "summary": summary,
         "threshold": threshold,

@@ -18,10 +18,12 @@ def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
     benchmark.add_argument(
         "name",
-        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "batch", "security", "load"),
+        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "robustness", "batch", "security", "load"),
         help="what to measure",
     )
-    benchmark.add_argument("--out", type=Path, default=APP_DIR / "runs" / "benchmark", help="scratch folder")
+    benchmark.add_argument(
+        "--out", type=Path, help="scratch or report folder (default runs/benchmark; robustness: runs/robustness)"
+    )
     benchmark.add_argument("--seed", type=int, default=0)
     benchmark.add_argument("--studies", type=Path, help="datastore to measure on (levels; default data/protocol)")
     benchmark.add_argument("--model-dir", type=Path, help="weights to measure (default: the app's model/)")
@@ -29,11 +31,16 @@ def add_parser(sub) -> None:
     benchmark.add_argument("--split", help="split to measure (pipeline; default test_internal)")
     benchmark.add_argument("--films", type=int, default=200, help="phantom films to run (batch; default 200)")
     benchmark.add_argument("--folder", type=Path, help="films to run the pipeline on (realfilms)")
+    benchmark.add_argument(
+        "--shifts", help="comma-separated shifts (robustness; default all: none, mirrored, rotated_20, ...)"
+    )
     benchmark.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Run one benchmark and print its figures as JSON (the numbers quoted in the README and model cards)."""
+    if args.out is None and args.name != "robustness":  # robustness picks its own default report folder
+        args.out = APP_DIR / "runs" / "benchmark"
     result = BENCHMARKS[args.name](args)
     print(json.dumps(result, indent=2))
     return 0
@@ -96,6 +103,13 @@ def bench_realfilms(args) -> dict:
     return run_realfilms_benchmark(args)
 
 
+def bench_robustness(args) -> dict:
+    """The pipeline on a datastore's test films under each department shift, against the shifted truth."""
+    from apps.cli.benchmarks.robustness import run_robustness_benchmark
+
+    return run_robustness_benchmark(args)
+
+
 def bench_load(args) -> dict:
     """A live server's /info/ and image download, idle and during 20 concurrent pipeline inferences (p95 ms)."""
     from apps.cli.benchmarks.load import run_load_benchmark
@@ -113,5 +127,6 @@ BENCHMARKS = {
     "batch": bench_batch,
     "security": bench_security,
     "realfilms": bench_realfilms,
+    "robustness": bench_robustness,
     "load": bench_load,
 }

@@ -130,3 +130,18 @@ def test_bad_inputs_and_benchmark(lordotic):
         extract_crop(mask, crop, out_size=(0, 5))
     result = run_benchmark(repeats=1)
     assert result["total_ms"] > 0 and result["mask_shape"][0] > 500
+
+
+def test_crossing_landmarks_make_one_segment_not_evaluable(lordotic):
+    # A misread film can give a lower body whose landmarks lie above the upper one's: that segment has no crop
+    # and says why; the film's other segments are still located.
+    from lib.anatomy.landmarks import estimate_landmarks
+    from lib.anatomy.levels import clean_levels
+
+    mask, spacing = lordotic
+    report = clean_levels(mask, spacing_mm=spacing)
+    landmarks = estimate_landmarks(report.label_map, spacing, report)
+    landmarks["C5"] = {k: list(v) for k, v in landmarks["C3"].items()}  # C5 drawn on top of C3
+    crops = locate_segments(report.label_map, spacing, landmarks, report)
+    assert isinstance(crops["C4/5"], NotEvaluable) and "bodies overlap or are out of order" in crops["C4/5"].reason
+    assert isinstance(crops["C2/3"], SegmentCrop) and isinstance(crops["C3/4"], SegmentCrop)

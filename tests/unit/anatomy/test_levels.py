@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from lib.anatomy.levels import clean_levels, multilabel_dice, segment_status
+from lib.anatomy.names import VERTEBRAE
 from lib.core.errors import BadInputError
 from lib.phantom.config import cohort_config
 from lib.phantom.patient import sample_patient
@@ -53,8 +54,11 @@ def test_swapped_or_duplicated_levels_are_reassigned_by_order(six_levels, relabe
     report = clean_levels(broken, spacing_mm=spacing)
     bodies = (mask >= 1) & (mask <= 6)
     np.testing.assert_array_equal(report.label_map[bodies], mask[bodies])
-    assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"]
-    assert any(w.startswith("levels re-ordered") for w in report.warnings)
+    assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"] and report.c2_in_view
+    renamed = [w for w in report.warnings if w.startswith("levels renumbered counting from C2")]
+    assert len(renamed) == 1
+    for old, new in relabel.items():  # the body the model called `new` is named `old` by the count
+        assert f"{VERTEBRAE[new - 1]}->{VERTEBRAE[old - 1]}" in renamed[0], renamed
 
 
 def test_missing_c7_is_reported_not_invented(six_levels):
@@ -77,7 +81,7 @@ def test_specks_and_stray_blobs_are_removed(six_levels):
     report = clean_levels(noisy, spacing_mm=spacing)
     assert report.label_map[5:9, 5:9].max() == 0 and report.label_map[-30:-20, -30:-20].max() == 0
     assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"]
-    assert not any(w.startswith("levels re-ordered") for w in report.warnings)
+    assert not any(w.startswith(("levels re-ordered", "levels renumbered")) for w in report.warnings)
 
 
 def test_probabilities_pick_the_supported_blob(six_levels):
@@ -92,7 +96,8 @@ def test_probabilities_pick_the_supported_blob(six_levels):
     probs[2][mask == 2] = 0.95
     probs[2][decoy_box] = 0.2
     by_area = clean_levels(decoy, spacing_mm=spacing)
-    assert by_area.label_map[decoy_box].min() == 2  # without probabilities the bigger blob wins
+    assert by_area.found == ["C2", "C3", "C4", "C5", "C6", "C7"]  # one C3 kept either way, never two
+    assert "two blobs at one level: the less supported one was removed" in by_area.warnings
     by_support = clean_levels(decoy, probabilities=probs, spacing_mm=spacing)
     np.testing.assert_array_equal(by_support.label_map == 2, mask == 2)
 

@@ -128,3 +128,28 @@ def test_positive_segment_is_painted_between_its_bodies_and_named_only_when_pres
     assert not (marked[245:, :] == value).any()
     assert label_names_present(marked) == {"C2": 1, "C3": 2, "C2/3 compression": value}
     assert set(POSITIVE_SEGMENT_LABELS) == {f"{s} compression" for s in SEGMENTS}
+
+
+def test_levels_out_of_view_and_the_c2_anchor_reach_the_json():
+    # A film cut off above C4: C2 and C3 counted from C2, C4-C7 beyond the film's edge.
+    found = ["C2", "C3"]
+    levels = {
+        "cervical_spine_found": True,
+        "reason": "2 cervical levels found (C2-C3)",
+        "found": found,
+        "missing": ["C4", "C5", "C6", "C7"],
+        "not_in_view": ["C4", "C5", "C6", "C7"],
+        "c2_in_view": True,
+    }
+    why = {lv: "not in view" for lv in levels["missing"]}
+    radiograph = {"shape": [600, 400], "spacing_mm": (0.15, 0.15), "spacing_source": "PixelSpacing", "warnings": []}
+    result = assemble_result(levels, segment_status(found, why), radiograph, {"levels": "levels-1"})
+    assert result["levels"] == {
+        "found": found,
+        "missing": ["C4", "C5", "C6", "C7"],
+        "not_in_view": ["C4", "C5", "C6", "C7"],
+        "c2_in_view": True,
+    }
+    assert result["segments"]["C3/4"]["reason"] == "C4 not in view"
+    assert result["segments"]["C5/6"]["reason"] == "C5 and C6 not in view"
+    assert _result()["levels"]["c2_in_view"] is False  # an answer that does not say so is not counted from C2
