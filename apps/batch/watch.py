@@ -230,7 +230,8 @@ class Watcher:
             if self.store.is_done(film.key) or film.key in refused:
                 self.report["already_done"] += 1
                 continue
-            if not self.store.claim(film.key):  # another watcher or batch run on this folder holds it
+            if not self.store.claim(film.key):  # another watcher or batch run on this folder holds it now
+                self.state.hold_for_retry(study, series, "a film of it was held by another run")
                 continue
             reason = self._film(film)
             if reason:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import threading
@@ -122,3 +123,19 @@ def test_a_state_folder_of_another_server_is_refused_naming_both(tmp_path):
     run = _watch("http://127.0.0.1:9/dicom-web", out, "--feed", "orthanc")
     assert run.returncode == 2
     assert "follows http://pacs:8042/dicom-web, not http://127.0.0.1:9/dicom-web" in run.stderr, run.stderr
+
+
+def test_a_server_that_is_away_is_waited_for_and_ctrl_c_stops_the_watcher(tmp_path):
+    url = f"http://127.0.0.1:{free_port()}/dicom-web"  # nothing listens there
+    command = [sys.executable, str(APP_DIR / "main.py"), "watch", "--studies", url, "--out", str(tmp_path / "w")]
+    process = subprocess.Popen(command, cwd=APP_DIR, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line, deadline = "", time.monotonic() + RUN_TIMEOUT_S
+        while "not reachable" not in line and time.monotonic() < deadline and process.poll() is None:
+            line = process.stderr.readline()
+        assert f"DICOMweb server {url.rsplit('/', 1)[0]} not reachable" in line and "retrying in" in line, line
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+    finally:
+        process.kill() if process.poll() is None else None
+    assert process.returncode == 0 and out.startswith("stopped;"), out
