@@ -156,7 +156,9 @@ class CompressionTrainer(PlainTrainTask):
         model = network
         if distributed.active():
             # Gradients averaged over the ranks each step; ``network`` stays the plain module for scoring and saving.
-            model = torch.nn.parallel.DistributedDataParallel(network, device_ids=None if device == "cpu" else [device])
+            model = torch.nn.parallel.DistributedDataParallel(
+                network, device_ids=None if device == "cpu" else [torch.device(device)]
+            )
         # Each rank a disjoint shard of the training crops, reshuffled every epoch (padded to equal length, so every
         # rank takes the same number of steps, which DDP's all-reduce needs).
         sampler = torch.utils.data.DistributedSampler(

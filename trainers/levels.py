@@ -255,7 +255,8 @@ class LevelsTrainer(BasicTrainTask):
         if distributed.is_rank_zero():
             self._publish(context, context.request, self._started)
         else:
-            self._publish_stats = {"published": False, "reason": f"rank {distributed.rank()}: rank 0 publishes"}
+            rank, world = distributed.rank(), torch.distributed.get_world_size()
+            self._publish_stats = {"published": False, "reason": f"rank {rank} of {world}: rank 0 publishes"}
         distributed.barrier()
 
     def _publish(self, context: Context, request: dict, started: float) -> None:

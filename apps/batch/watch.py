@@ -34,6 +34,7 @@ from lib.batch.watch_state import (
     orthanc_answer,
     rest_root,
     save_state,
+    saved_feed,
 )
 from lib.core.errors import AppError
 
@@ -79,7 +80,9 @@ class Watcher:
         self.client.set_http_retry_params(retry=False)
         self.store = ResultStore(self.out_dir)
         self.events = self.out_dir / "events.jsonl"
-        self.feed = self._detect_feed() if feed == "auto" else feed
+        if feed == "auto":  # a folder that follows a server already goes on with the feed it was written from
+            feed = saved_feed(self.out_dir) or self._detect_feed()
+        self.feed = feed
         self.state = load_state(self.out_dir, self.url, self.feed)
         self._pipeline = pipeline  # the pipeline infer task, when the caller holds one already; else built on demand
         self.report = {"feed": self.feed, "done": 0, "already_done": 0, "failed": [], "series": 0, "skipped_series": 0}

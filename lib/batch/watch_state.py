@@ -81,6 +81,15 @@ def load_state(out_dir: Path, server: str, feed: str) -> WatchState:
     return state
 
 
+def saved_feed(out_dir: Path) -> Optional[str]:
+    """The feed a state folder was written following, or None (no state yet, or one that ``load_state`` refuses)."""
+    try:
+        feed = json.loads(state_path(out_dir).read_text()).get("feed")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return feed if feed in FEEDS else None
+
+
 def save_state(out_dir: Path, state: WatchState) -> None:
     write_json_atomic(asdict(state), state_path(out_dir))
 

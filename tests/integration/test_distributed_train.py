@@ -43,7 +43,7 @@ def test_rank_zero_alone_publishes_the_levels_model(ranks):
     model_dir, out = ranks
     decisions = [json.loads((out / f"levels_rank{r}.json").read_text()) for r in (0, 1)]
     assert decisions[0]["published"] is True, decisions[0]
-    assert decisions[1] == {"published": False, "reason": "rank 1: rank 0 publishes"}
+    assert decisions[1] == {"published": False, "reason": "rank 1 of 2: rank 0 publishes"}
     weights, card = read_checkpoint(model_dir / "levels.pt")
     final = torch.load(out / "levels_rank0.pt", map_location="cpu")
     assert all(torch.equal(weights[k], final[k]) for k in final)  # one epoch: the best epoch is the last one

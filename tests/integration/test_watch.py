@@ -137,5 +137,6 @@ def test_a_server_that_is_away_is_waited_for_and_ctrl_c_stops_the_watcher(tmp_pa
         process.send_signal(signal.SIGINT)
         out, _ = process.communicate(timeout=60)
     finally:
-        process.kill() if process.poll() is None else None
+        if process.poll() is None:
+            process.kill()
     assert process.returncode == 0 and out.startswith("stopped;"), out

@@ -15,6 +15,7 @@ from lib.batch.watch_state import (
     new_series_changes,
     rest_root,
     save_state,
+    saved_feed,
 )
 from lib.core.errors import BadParameterError
 from lib.io.series import OVERLAY_DESCRIPTION
@@ -30,6 +31,7 @@ def test_the_state_is_kept_across_a_restart_and_refused_for_another_server_or_fe
     state.hold_for_retry("1.2", "1.2.3", "server away again")  # one entry per series
     save_state(tmp_path, state)
     again = load_state(tmp_path, URL, "orthanc")
+    assert saved_feed(tmp_path) == "orthanc" and saved_feed(tmp_path / "none") is None
     assert again.cursor == 41 and again.retry == [{"study": "1.2", "series": "1.2.3", "reason": "server away again"}]
     with pytest.raises(BadParameterError, match="follows http://127.0.0.1:8042/dicom-web, not http://pacs/dicom-web"):
         load_state(tmp_path, "http://pacs/dicom-web", "orthanc")
