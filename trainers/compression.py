@@ -22,6 +22,7 @@ import torch
 from lib.core.atomic import write_json_atomic
 from lib.core.errors import BadInputError
 from lib.evaluation.stats import auc, binary_metrics, select_threshold
+from lib.models import distributed
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.classifier import NETWORK_DESCRIPTION, predict_widened, train_epoch
 from lib.models.crops import COMPRESSION_INPUT_SIZE, CropSet, build_crop_set, segment_targets
@@ -111,7 +112,15 @@ class CompressionTrainer(PlainTrainTask):
 
     def __call__(self, request, datastore):
         options = self._options(request)
-        return self.fit(options, *self.load_data(options, datastore))
+        # Under torchrun every process runs this, joins the group torchrun describes and trains on its shard.
+        launch = distributed.torchrun_launch()
+        device = distributed.device_for(launch, self._device)
+        ours = distributed.init_from_env(launch, device) if launch else False
+        try:
+            return self.fit(options, *self.load_data(options, datastore))
+        finally:
+            if ours:
+                torch.distributed.destroy_process_group()
 
     def _options(self, request: dict) -> dict:
         options = self.options(request)
@@ -148,11 +157,26 @@ class CompressionTrainer(PlainTrainTask):
         better on the publish-check crops; returns stats."""
         started = time.time()
         options = self._options(options)
-        torch.manual_seed(int(options["seed"]))
-        generator = torch.Generator().manual_seed(int(options["seed"]))
-        network = self._network_factory().to(self._device)
+        torch.manual_seed(int(options["seed"]))  # the same initial weights on every rank (DDP broadcasts rank 0's)
+        rank, world = distributed.rank(), (torch.distributed.get_world_size() if distributed.active() else 1)
+        generator = torch.Generator().manual_seed(int(options["seed"]) + rank)  # each rank its own augmentations
+        device = str(torch.device(self._device).type)
+        if distributed.active() and device == "cuda":
+            device = f"cuda:{torch.cuda.current_device()}"
+        network = self._network_factory().to(device)
+        model = network
+        if distributed.active():
+            # Gradients averaged over the ranks each step; ``network`` stays the plain module for scoring and saving.
+            model = torch.nn.parallel.DistributedDataParallel(
+                network, device_ids=None if device == "cpu" else [torch.device(device)]
+            )
+        # Each rank a disjoint shard of the training crops, reshuffled every epoch (padded to equal length, so every
+        # rank takes the same number of steps, which DDP's all-reduce needs).
+        sampler = torch.utils.data.DistributedSampler(
+            range(len(train)), num_replicas=world, rank=rank, shuffle=True, seed=int(options["seed"])
+        )
         epochs, batch = int(options["max_epochs"]), int(options["train_batch_size"])
-        optimizer, scheduler = self.optimiser(network, options, epochs * math.ceil(len(train) / batch))
+        optimizer, scheduler = self.optimiser(network, options, epochs * math.ceil(len(sampler) / batch))
         positives = max(int(train.targets.sum()), 1)
         pos_weight = (len(train) - positives) / positives
         self.model_dir.mkdir(parents=True, exist_ok=True)
@@ -160,20 +184,26 @@ class CompressionTrainer(PlainTrainTask):
         history, best = [], None
         for epoch in range(1, epochs + 1):
             t0 = time.time()
+            crops, targets = train.crops, train.targets
+            if world > 1:  # alone, the whole set as it is (no copy); train_epoch shuffles it
+                sampler.set_epoch(epoch)
+                shard = np.sort(np.fromiter(iter(sampler), dtype=np.int64))
+                crops, targets = crops[shard], targets[shard]
             loss = train_epoch(
-                network,
+                model,
                 optimizer,
                 scheduler,
-                train.crops,
-                train.targets,
+                crops,
+                targets,
                 train.context,
                 batch,
                 generator,
                 pos_weight,
-                self._device,
+                device,
                 CROP_AUGMENTATIONS[options["augmentation"]],
             )
-            val_auc = self._auc(network, selection)
+            distributed.broadcast_buffers(network)  # rank 0's batch-norm statistics, so all ranks score alike
+            val_auc = self._auc(network, selection)  # equal weights on every rank: the same best epoch everywhere
             seconds = round(time.time() - t0, 1)
             history.append({"epoch": epoch, "loss": round(loss, 5), "val_auc": val_auc, "seconds": seconds})
             logger.info(
@@ -181,7 +211,9 @@ class CompressionTrainer(PlainTrainTask):
             )
             if best is None or (val_auc or 0.0) > (best["val_auc"] or 0.0):
                 best = history[-1]
-                torch.save({"model": network.state_dict()}, candidate)
+                if distributed.is_rank_zero():
+                    torch.save({"model": network.state_dict()}, candidate)
+        self.network = network  # the trained weights of this rank (equal on every rank)
         stats = {
             "history": history,
             "best_metric": best["val_auc"],
@@ -192,8 +224,12 @@ class CompressionTrainer(PlainTrainTask):
             "publish_check": check.counts(),
             "publish_check_note": getattr(self, "check_note", ""),
         }
-        self._publish(options, candidate, selection, check, stats, started)
-        write_json_atomic(stats, self.model_dir / "stats.json")
+        if distributed.is_rank_zero():
+            self._publish(options, candidate, selection, check, stats, started)
+            write_json_atomic(stats, self.model_dir / "stats.json")
+        else:
+            stats["publish"] = {"published": False, "reason": f"rank {rank} of {world}: rank 0 publishes"}
+        distributed.barrier()  # no rank ends before rank 0 has published
         return stats
 
     def _auc(self, network, crops: CropSet) -> float | None:

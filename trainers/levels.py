@@ -8,15 +8,19 @@ evaluator), publish-check patients score the new model and the served one, and t
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import time
+from datetime import datetime
 
+import ignite.engine
 import torch
 from monai.handlers import MeanDice, from_engine
 from monai.inferers import SimpleInferer
 from monai.losses import DiceCELoss
-from monai.metrics import DiceMetric
+from monai.metrics import compute_dice
+from monai.metrics.utils import do_metric_reduction
 from monai.networks.utils import one_hot
 from monai.transforms import (
     Activationsd,
@@ -29,11 +33,14 @@ from monai.transforms import (
     RandGaussianNoised,
     RandScaleIntensityd,
 )
+from monai.utils import MetricReduction
 from monailabel.tasks.train.basic_train import BasicTrainTask, Context
+from monailabel.utils.others.generic import name_to_device
 
 from lib.anatomy.names import LEVEL_LABELS
 from lib.core.errors import BadInputError
 from lib.io.reader import image_id_of
+from lib.models import distributed
 from lib.models.augment import RandFieldOfViewCropd, film_augmentations
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.splits import partition
@@ -88,6 +95,7 @@ class LevelsTrainer(BasicTrainTask):
         self._card_fields = card_fields
         self._max_pixels = max_pixels
         self.last_decision: PublishDecision | None = None
+        self._launch: distributed.Launch | None = None  # set when torchrun started this process
         super().__init__(
             model_dir,
             "Train the C2-C7 levels model from final labels",
@@ -96,6 +104,47 @@ class LevelsTrainer(BasicTrainTask):
             load_path=publish_path,
             **kwargs,
         )
+
+    def __call__(self, request, datastore):
+        """MONAI Label's train task; under torchrun each process is one rank of it. MONAI Label's own keys
+        (``multi_gpu``, ``gpus``) still spawn one process per GPU from a single process (``BasicTrainTask``)."""
+        launch = distributed.torchrun_launch()
+        if launch is None:
+            return super().__call__(request, datastore)
+        # What BasicTrainTask.__call__ does before it spawns, with torchrun's processes instead of spawned ones:
+        # the process group comes from torchrun's variables (env://) inside BasicTrainTask.train.
+        self._launch = launch
+        req = copy.deepcopy(self._config)
+        req.update(copy.deepcopy(request))
+        req["run_id"] = datetime.now().strftime("%Y%m%d_%H%M%S")
+        req["device"] = name_to_device(req.get("device", "cuda"))
+        datalist = self.pre_process(req, datastore)
+        req.update(multi_gpu=True, distributed_backend=distributed.backend_for(req["device"]))
+        req["distributed_url"] = "env://"
+        logger.info("levels training: rank %d of %d (torchrun)", launch.rank, launch.world_size)
+        try:
+            return self.train(launch.rank, launch.world_size, req, datalist)
+        finally:
+            self.cleanup(req)
+
+    def _device(self, context: Context):
+        # MONAI Label puts every distributed rank on a GPU; under torchrun the rank's own (LOCAL_RANK, read before
+        # BasicTrainTask.train overwrites that variable with the global rank), and on a CPU-only machine the CPU.
+        if context.multi_gpu and (self._launch is not None or not torch.cuda.is_available()):
+            device = torch.device(distributed.device_for(self._launch, str(context.request["device"])))
+            if device.type == "cuda":
+                torch.cuda.set_device(device)
+            return device
+        return super()._device(context)
+
+    def _create_network_and_optimizer(self, context: Context):
+        if context.multi_gpu and context.device.type == "cpu":
+            # MONAI Label passes device_ids=[device.index], which DDP refuses for a CPU module (index None).
+            network = self.network(context).to(context.device)
+            context.network = network
+            optimizer = self.optimizer(context)
+            return torch.nn.parallel.DistributedDataParallel(network, find_unused_parameters=False), optimizer
+        return super()._create_network_and_optimizer(context)
 
     def network(self, context: Context):
         return self._network_factory()
@@ -193,16 +242,34 @@ class LevelsTrainer(BasicTrainTask):
     def finalize(self, context: Context):
         self._context = context
         super().finalize(context)
+        # Published when the Ignite run completes, while a distributed run's process group is still up (MONAI
+        # Label's train destroys it on return): rank 0 decides, the other ranks wait at the barrier.
+        context.trainer.add_event_handler(ignite.engine.Events.COMPLETED, lambda engine: self._after_run(context))
 
     def train(self, rank, world_size, request, datalist):
-        started = time.time()
+        self._started, self._publish_stats = time.time(), None
         stats = super().train(rank, world_size, request, datalist)
-        context = self._context
+        if self._publish_stats is not None:
+            stats["publish"] = self._publish_stats
+        return stats
+
+    def _after_run(self, context: Context) -> None:
+        network = getattr(context.network, "module", context.network)
+        distributed.broadcast_buffers(network)
+        self.network = network  # this rank's trained weights (equal on every rank)
+        if distributed.is_rank_zero():
+            self._publish(context, context.request, self._started)
+        else:
+            rank, world = distributed.rank(), torch.distributed.get_world_size()
+            self._publish_stats = {"published": False, "reason": f"rank {rank} of {world}: rank 0 publishes"}
+        distributed.barrier()
+
+    def _publish(self, context: Context, request: dict, started: float) -> None:
         if context.evaluator is None:
             logger.warning(
                 "no validation images: the new levels model is kept in %s but not published", context.output_dir
             )
-            return stats
+            return
         check = self._check_data(context)
         candidate = f"{context.output_dir}/{self._key_metric_filename}"
         scores = {}  # weight file -> publish-check Dice, so the card and the decision share one evaluation
@@ -227,8 +294,7 @@ class LevelsTrainer(BasicTrainTask):
             },
             margin=PUBLISH_MARGIN_DICE,
         )
-        stats["publish"] = self.last_decision.as_dict()
-        return stats
+        self._publish_stats = self.last_decision.as_dict()
 
     def _check_data(self, context: Context) -> list:
         """The publish-check images and labels through the validation transforms, read once for both models."""
@@ -238,14 +304,15 @@ class LevelsTrainer(BasicTrainTask):
     def _check_dice(self, context: Context, weights_path, check: list) -> float:
         """Mean per-level Dice (background left out) of ``weights_path`` on the publish-check images."""
         network = load_weights(self._network_factory(), weights_path, "cpu").to(context.device).eval()
-        metric = DiceMetric(include_background=False, reduction="mean")
+        scores = []
         with torch.no_grad():
             for sample in check:
                 logits = network(torch.as_tensor(sample["image"])[None].to(context.device))
                 pred = one_hot(logits.argmax(dim=1, keepdim=True), N_CLASSES)
                 label = one_hot(torch.as_tensor(sample["label"])[None].long().to(context.device), N_CLASSES)
-                metric(pred, label)
-        return float(metric.aggregate())
+                scores.append(compute_dice(pred, label, include_background=False))
+        # DiceMetric's mean, reduced here: DiceMetric.aggregate gathers from every rank, and only rank 0 is here.
+        return float(do_metric_reduction(torch.cat(scores), MetricReduction.MEAN)[0])
 
 
 def _training_record(request: dict, context: Context, started: float) -> dict:

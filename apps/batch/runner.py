@@ -168,7 +168,7 @@ def _drive(todo, store, events, report, conf, workers, threads, dicomweb_url, wr
                 store.fail(film.key, record)
                 report["failed"].append(record)
                 logger.error("%s: %s", film.source, record["reason"])
-            _append_event(events, {"key": film.key, "status": status, "pid": os.getpid(), "time": time.time()})
+            append_event(events, {"key": film.key, "status": status, "pid": os.getpid(), "time": time.time()})
             bar.update(1)
             idle.append(actor)
         feed()
@@ -182,7 +182,7 @@ def done_counts(out_dir: Path) -> Counter:
     return Counter(event["key"] for event in map(json.loads, lines) if event["status"] == "done")
 
 
-def _append_event(path: Path, event: dict) -> None:
+def append_event(path: Path, event: dict) -> None:
     # One short line per write with O_APPEND: whole lines even when two runs share the folder.
     with open(path, "a", encoding="utf-8") as f:
         f.write(json.dumps(event) + "\n")

@@ -97,26 +97,33 @@ def dicomweb_films(client, url: str, filters: list[dict]) -> list[Film]:
     films, seen = [], set()
     for query in filters:
         for series in client.search_for_series(search_filters=query, fields=["PatientID", "StudyInstanceUID"]):
-            study, uid = _value(series, "0020000D"), _value(series, "0020000E")
+            study, uid = qido_value(series, "0020000D"), qido_value(series, "0020000E")
             if not study or not uid or uid in seen:
                 continue
             seen.add(uid)
-            for instance in client.search_for_instances(study, uid, fields=["PatientID"]):
-                sop = _value(instance, "00080018")
-                if sop:
-                    films.append(
-                        Film(
-                            key=sop,
-                            source=f"{url} {study}/{uid}/{sop}",
-                            study=study,
-                            series=uid,
-                            instance=sop,
-                            patient_id=_value(instance, "00100020") or _value(series, "00100020"),
-                        )
-                    )
+            films += series_films(client, url, study, uid, qido_value(series, "00100020"))
     return films
 
 
-def _value(item: dict, tag: str) -> str:
+def series_films(client, url: str, study: str, series: str, patient_id: str = "") -> list[Film]:
+    """The films (instances) of one series, keyed by SOPInstanceUID, from a QIDO instance search."""
+    films = []
+    for instance in client.search_for_instances(study, series, fields=["PatientID"]):
+        sop = qido_value(instance, "00080018")
+        if sop:
+            films.append(
+                Film(
+                    key=sop,
+                    source=f"{url} {study}/{series}/{sop}",
+                    study=study,
+                    series=series,
+                    instance=sop,
+                    patient_id=qido_value(instance, "00100020") or patient_id,
+                )
+            )
+    return films
+
+
+def qido_value(item: dict, tag: str) -> str:
     values = (item.get(tag) or {}).get("Value") or [""]
     return str(values[0])

@@ -25,11 +25,25 @@ from apps.cli import (
     study,
     train,
     viewers,
+    watch,
 )
 from lib.core.errors import AppError
 
 # In the order ``--help`` lists them.
-COMMANDS = (serve, phantom, train, evaluate, study, benchmarks, predict, batch_infer, import_labels, viewers, settings)
+COMMANDS = (
+    serve,
+    phantom,
+    train,
+    evaluate,
+    study,
+    benchmarks,
+    predict,
+    batch_infer,
+    watch,
+    import_labels,
+    viewers,
+    settings,
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

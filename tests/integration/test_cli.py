@@ -123,6 +123,7 @@ def test_every_command_registers_in_help_order():
         "benchmark",
         "predict",
         "batch-infer",
+        "watch",
         "import-labels",
         "orthanc",
         "demo-ohif",
