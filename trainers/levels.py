@@ -218,15 +218,15 @@ class LevelsTrainer(BasicTrainTask):
         if self._warm_start not in WARM_STARTS:
             raise BadInputError(f"warm_start must be one of {list(WARM_STARTS)}, got {self._warm_start!r}")
         warm_from = self.load_path(os.path.join(self._model_dir, request["name"]), request.get("pretrained", True))
+        if not (warm_from and os.path.isfile(warm_from)):
+            warm_from = "random weights"
+        elif warm_from == self._served_path:
+            warm_from = "served weights"
         stats = super().train(rank, world_size, request, datalist)
         context = self._context
         stats["schedule"] = {
             "warm_start": self._warm_start,
-            "started_from": "served weights"
-            if warm_from == self._served_path and os.path.isfile(warm_from)
-            else warm_from
-            if warm_from and os.path.isfile(warm_from)
-            else "random weights",
+            "started_from": warm_from,
             "max_epochs": context.max_epochs,
             "epochs_run": context.trainer.state.epoch,
             "stopped_early": context.trainer.state.epoch < context.max_epochs,
