@@ -273,6 +273,47 @@ def _needed_line(name: str, arm: dict) -> str:
     return f"{name}: " + "; ".join(parts)
 
 
+def write_outputs(out: Path, args, runs: list[dict], seconds: float, complete: bool) -> dict:
+    """The figure and the JSON of the runs so far (written after every arm, so a stopped campaign keeps them)."""
+    summary = summarise(runs)
+    figure = out / "active_learning.png"
+    plot_learning_curves(
+        {name: arm["curve"] for name, arm in summary.items()},
+        figure,
+        f"Active learning at the '{CENTRE}' centre (film phantom): pool {args.pool_patients}, "
+        f"test {args.test_patients}, {len(args.seeds)} seed(s)",
+        THRESHOLDS,
+    )
+    options = (
+        "pool_patients",
+        "test_patients",
+        "rounds",
+        "per_round",
+        "seeds",
+        "starts",
+        "strategies",
+        "epochs",
+        "max_steps",
+        "patience",
+        "val_split",
+        "samples",
+    )
+    result = {
+        "centre": CENTRE,
+        "style": "film",
+        "complete": complete,
+        "options": {k: getattr(args, k) for k in options},
+        "round_request": {**ROUND_REQUEST},
+        "summary": summary,
+        "runs": runs,
+        "figure": str(figure),
+        "json": str(out / "active_learning.json"),
+        "seconds": round(seconds, 1),
+    }
+    (out / "active_learning.json").write_text(json.dumps(result, indent=2, default=str))
+    return result
+
+
 def run_active_learning_benchmark(args) -> dict:
     import torch
 
@@ -296,47 +337,11 @@ def run_active_learning_benchmark(args) -> dict:
                     run = run_arm(cohort, start, strategy, seed, args, folder, baseline)
                     baseline = baseline or run["start_test"]
                     runs.append(run)
+                    write_outputs(out, args, runs, time.perf_counter() - started, complete=False)
         from monailabel.interfaces.utils.app import clear_cache
 
         clear_cache()
-    summary = summarise(runs)
-    figure = out / "active_learning.png"
-    plot_learning_curves(
-        {name: arm["curve"] for name, arm in summary.items()},
-        figure,
-        f"Active learning at the '{CENTRE}' centre (film phantom): pool {args.pool_patients}, "
-        f"test {args.test_patients}, {len(args.seeds)} seed(s)",
-        THRESHOLDS,
-    )
-    result = {
-        "centre": CENTRE,
-        "style": "film",
-        "options": {
-            k: getattr(args, k)
-            for k in (
-                "pool_patients",
-                "test_patients",
-                "rounds",
-                "per_round",
-                "seeds",
-                "starts",
-                "strategies",
-                "epochs",
-                "max_steps",
-                "patience",
-                "val_split",
-                "samples",
-            )
-        },
-        "round_request": {**ROUND_REQUEST},
-        "summary": summary,
-        "runs": runs,
-        "figure": str(figure),
-        "seconds": round(time.perf_counter() - started, 1),
-    }
-    (out / "active_learning.json").write_text(json.dumps(result, indent=2, default=str))
-    for name, arm in summary.items():
+    result = write_outputs(out, args, runs, time.perf_counter() - started, complete=True)
+    for name, arm in result["summary"].items():
         print(_needed_line(name, arm))
-    return {k: result[k] for k in ("centre", "options", "summary", "figure", "seconds")} | {
-        "json": str(out / "active_learning.json")
-    }
+    return {k: result[k] for k in ("centre", "options", "summary", "figure", "json", "seconds")}
