@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import os
 import time
 from datetime import datetime
@@ -63,6 +64,10 @@ N_CLASSES = len(LEVEL_LABELS) + 1
 FILM_CACHE_SHAPE = tuple(2 * n for n in LEVELS_INPUT_SIZE)
 # A candidate replaces the served levels model only when its publish-check mean Dice is higher by more than this.
 PUBLISH_MARGIN_DICE = 0.002
+# Where a run's weights start (request key ``warm_start``): "last_run" is MONAI Label's own (this run folder's best
+# checkpoint, else the served weights when ``pretrained``), "served" the weights annotators see now (what a
+# fine-tuning round of the annotation loop wants: a rejected candidate is never built on), "none" random weights.
+WARM_STARTS = ("last_run", "served", "none")
 
 
 class LevelsTrainer(BasicTrainTask):
@@ -87,6 +92,13 @@ class LevelsTrainer(BasicTrainTask):
             "learning_rate": LEARNING_RATE,
             "dataset": "CacheDataset",
             "dataloader": "DataLoader",
+            # Fine-tuning rounds of the annotation loop: ``max_steps`` > 0 caps the optimiser steps, so the epochs
+            # follow the number of labels (a round on a few dozen films takes minutes); ``early_stop_patience`` > 0
+            # (MONAI Label's own key) stops after that many epochs without a better selection Dice. Both off by
+            # default: a full training runs its ``max_epochs``.
+            "max_steps": 0,
+            "early_stop_patience": -1,
+            "warm_start": "last_run",
         }
         defaults.update(config or {})
         self._network_factory = network_factory
@@ -96,6 +108,7 @@ class LevelsTrainer(BasicTrainTask):
         self._max_pixels = max_pixels
         self.last_decision: PublishDecision | None = None
         self._launch: distributed.Launch | None = None  # set when torchrun started this process
+        self._warm_start = "last_run"
         super().__init__(
             model_dir,
             "Train the C2-C7 levels model from final labels",
@@ -174,6 +187,9 @@ class LevelsTrainer(BasicTrainTask):
         if not train:
             raise BadInputError("no training images: every labelled image is in a validation or test split")
         selection, self._check_items, self._check_note = split_validation(validation, bool)
+        context.max_epochs = epochs_for_steps(
+            int(context.max_epochs), int(context.request.get("max_steps") or 0), len(train), context.train_batch_size
+        )
         logger.info(
             "levels training: %d train, %d selection, %d publish-check images",
             len(train),
@@ -246,11 +262,36 @@ class LevelsTrainer(BasicTrainTask):
         # Label's train destroys it on return): rank 0 decides, the other ranks wait at the barrier.
         context.trainer.add_event_handler(ignite.engine.Events.COMPLETED, lambda engine: self._after_run(context))
 
+    def load_path(self, output_dir, pretrained=True):
+        if self._warm_start == "served":
+            return self._served_path
+        if self._warm_start == "none":
+            return None
+        return super().load_path(output_dir, pretrained)
+
     def train(self, rank, world_size, request, datalist):
         self._started, self._publish_stats = time.time(), None
+        self._warm_start = str(request.get("warm_start") or "last_run")
+        if self._warm_start not in WARM_STARTS:
+            raise BadInputError(f"warm_start must be one of {list(WARM_STARTS)}, got {self._warm_start!r}")
+        warm_from = self.load_path(os.path.join(self._model_dir, request["name"]), request.get("pretrained", True))
+        if not (warm_from and os.path.isfile(warm_from)):
+            warm_from = "random weights"
+        elif warm_from == self._served_path:
+            warm_from = "served weights"
         stats = super().train(rank, world_size, request, datalist)
         if self._publish_stats is not None:
             stats["publish"] = self._publish_stats
+        context = self._context
+        stats["schedule"] = {
+            "warm_start": self._warm_start,
+            "started_from": warm_from,
+            "max_epochs": context.max_epochs,
+            "epochs_run": context.trainer.state.epoch,
+            "stopped_early": context.trainer.state.epoch < context.max_epochs,
+            "train_images": len(context.train_datalist),
+            "seconds": round(time.time() - self._started, 1),
+        }
         return stats
 
     def _after_run(self, context: Context) -> None:
@@ -313,6 +354,16 @@ class LevelsTrainer(BasicTrainTask):
                 scores.append(compute_dice(pred, label, include_background=False))
         # DiceMetric's mean, reduced here: DiceMetric.aggregate gathers from every rank, and only rank 0 is here.
         return float(do_metric_reduction(torch.cat(scores), MetricReduction.MEAN)[0])
+
+
+def epochs_for_steps(max_epochs: int, max_steps: int, train_images: int, batch_size: int) -> int:
+    """The epochs a run takes: ``max_epochs``, or fewer when ``max_steps`` (> 0) optimiser steps are reached first."""
+    if max_steps < 0:
+        raise BadInputError(f"max_steps must be 0 (no cap) or more, got {max_steps}")
+    if max_steps == 0 or train_images == 0:
+        return max_epochs
+    batches = math.ceil(train_images / max(1, batch_size))
+    return max(1, min(max_epochs, math.ceil(max_steps / batches)))
 
 
 def _training_record(request: dict, context: Context, started: float) -> dict:

@@ -33,6 +33,20 @@ def add_parser(sub) -> None:
         choices=("standard", "film"),
         help="levels and compression: standard (default) or film (domain randomisation for real films)",
     )
+    train.add_argument(
+        "--max-steps",
+        type=int,
+        help="levels only: most optimiser steps, so epochs follow the labels (default 0: off)",
+    )
+    train.add_argument(
+        "--patience", type=int, help="levels only: stop after N epochs without a better validation Dice (default off)"
+    )
+    train.add_argument(
+        "--warm-start",
+        choices=("last_run", "served", "none"),
+        help="levels only: start from the last run's best checkpoint (default, else the served weights), the served "
+        "weights, or random weights",
+    )
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
     train.set_defaults(func=run)
@@ -47,12 +61,15 @@ def run(args: argparse.Namespace) -> int:
         "learning_rate": args.learning_rate,
         "val_split": args.val_split,
         "augmentation": getattr(args, "augmentation", None),
+        "max_steps": getattr(args, "max_steps", None),
+        "early_stop_patience": getattr(args, "patience", None),
+        "warm_start": getattr(args, "warm_start", None),
     }
     request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
     stats = train_model(args.model, str(args.studies), conf_dict(args.conf), request)
     print(
         json.dumps(
-            {k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "publish")},
+            {k: stats.get(k) for k in ("best_metric", "best_metric_epoch", "total_time", "schedule", "publish")},
             indent=2,
             default=str,
         )

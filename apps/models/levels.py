@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timezone
 
 from apps.models.base import ServedModel, training_provenance
-from apps.models.scoring import LevelsDiceScoring, LevelsUncertaintyScoring
+from apps.models.scoring import LevelsDiceScoring, LevelsTTAScoring, LevelsUncertaintyScoring
 from infers.levels import LevelsInfer
 from lib.anatomy.names import LEVEL_LABELS
 from lib.models.cards import INTENSITY_CONVENTION
@@ -17,7 +17,7 @@ NAME = "levels"
 
 
 class LevelsModel(ServedModel):
-    """C2-C7 bodies + spinal canal: infer task, trainer, uncertainty strategy and Dice scoring."""
+    """C2-C7 bodies + spinal canal: infer task, trainer, uncertainty strategies and Dice scoring."""
 
     name = NAME
     network_factory = staticmethod(levels_network)
@@ -53,7 +53,10 @@ class LevelsModel(ServedModel):
         return {
             "levels_uncertainty": Epistemic(
                 key="levels_uncertainty", desc="Least certain image for the levels model (MC dropout)"
-            )
+            ),
+            "levels_tta": Epistemic(
+                key="levels_tta", desc="Image whose levels change most under flip and zoom (per-level disagreement)"
+            ),
         }
 
     def scoring_method(self):
@@ -61,6 +64,7 @@ class LevelsModel(ServedModel):
             "levels_uncertainty": LevelsUncertaintyScoring(
                 self.pool, self.settings.max_image_pixels, samples=self.settings.epistemic_samples
             ),
+            "levels_tta": LevelsTTAScoring(self.pool, self.settings.max_image_pixels),
             "levels_dice": LevelsDiceScoring(),
         }
 

@@ -18,7 +18,18 @@ def add_parser(sub) -> None:
     benchmark = sub.add_parser("benchmark", help="measure speed and accuracy figures quoted in the README and cards")
     benchmark.add_argument(
         "name",
-        choices=("phantom", "evaluate", "levels", "pipeline", "realfilms", "robustness", "batch", "security", "load"),
+        choices=(
+            "phantom",
+            "evaluate",
+            "levels",
+            "pipeline",
+            "realfilms",
+            "robustness",
+            "batch",
+            "security",
+            "load",
+            "active-learning",
+        ),
         help="what to measure",
     )
     benchmark.add_argument(
@@ -34,6 +45,24 @@ def add_parser(sub) -> None:
     benchmark.add_argument(
         "--shifts", help="comma-separated shifts (robustness; default all: none, mirrored, rotated_20, ...)"
     )
+    campaign = benchmark.add_argument_group("active-learning (a simulated annotation campaign at a new centre)")
+    campaign.add_argument("--pool-patients", type=int, default=40, help="unlabelled pool films (default 40)")
+    campaign.add_argument("--test-patients", type=int, default=20, help="held-out test films (default 20)")
+    campaign.add_argument("--rounds", type=int, default=3, help="annotation rounds (default 3)")
+    campaign.add_argument("--per-round", type=int, default=8, help="films corrected per round (default 8)")
+    campaign.add_argument("--seeds", type=int, nargs="+", default=[0], help="campaign seeds (default 0)")
+    campaign.add_argument("--starts", nargs="+", default=["shipped", "scratch"], help="shipped and/or scratch")
+    campaign.add_argument(
+        "--strategies",
+        nargs="+",
+        default=["levels_uncertainty", "levels_tta", "random"],
+        help="registered strategies to compare (default levels_uncertainty levels_tta random)",
+    )
+    campaign.add_argument("--epochs", type=int, default=20, help="most epochs per round (default 20)")
+    campaign.add_argument("--max-steps", type=int, default=40, help="optimiser steps per round at most (default 40)")
+    campaign.add_argument("--patience", type=int, default=3, help="early stop after N epochs without gain (default 3)")
+    campaign.add_argument("--val-split", type=float, default=0.25, help="validation share of corrected films")
+    campaign.add_argument("--samples", type=int, default=5, help="MC-dropout samples per film (default 5)")
     benchmark.set_defaults(func=run)
 
 
@@ -119,6 +148,13 @@ def bench_load(args) -> dict:
     return run_load_benchmark(out, seed=args.seed)
 
 
+def bench_active_learning(args) -> dict:
+    """A simulated annotation campaign at the held-out centre: Dice against corrected films per strategy and start."""
+    from apps.cli.benchmarks.active_learning import run_active_learning_benchmark
+
+    return run_active_learning_benchmark(args)
+
+
 BENCHMARKS = {
     "phantom": bench_phantom,
     "evaluate": bench_evaluate,
@@ -129,4 +165,5 @@ BENCHMARKS = {
     "realfilms": bench_realfilms,
     "robustness": bench_robustness,
     "load": bench_load,
+    "active-learning": bench_active_learning,
 }
