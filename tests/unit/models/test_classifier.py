@@ -80,6 +80,7 @@ def test_film_augmentation_sharpens_and_blurs_edges():
     plain = dict(shift=0.0, rotate_deg=0.0, scale=0.0, gamma=0.0, noise=0.0)
     base = augment_batch(step, 1.25, torch.Generator().manual_seed(0), **plain)
     varied = augment_batch(step, 1.25, torch.Generator().manual_seed(0), sharpness=1.5, **plain)
+
     def steepest(views):
         return views.diff(dim=-1).abs().amax(dim=(1, 2, 3))
 
