@@ -19,6 +19,9 @@ import torch.distributed as dist
 from lib.core.errors import BadParameterError
 
 TORCHRUN_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+# A launch is told by the rank variables: MASTER_ADDR and MASTER_PORT alone are not one (MONAI Label's server sets
+# them for every training subprocess it starts, multi-GPU or not: monailabel/utils/async_tasks/utils.py).
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "WORLD_SIZE")
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,10 @@ class Launch:
 
 
 def torchrun_launch(environ: Mapping[str, str] = os.environ) -> Optional[Launch]:
-    """This process's place under torchrun (more than one process), or None when it runs alone. Some of torchrun's
-    variables without the others is a broken launch, refused naming the missing ones."""
+    """This process's place under torchrun (more than one process), or None when it runs alone. A rank variable
+    without the others is a broken launch, refused naming the missing ones."""
     present = [name for name in TORCHRUN_VARIABLES if environ.get(name)]
-    if not present:
+    if not any(name in present for name in RANK_VARIABLES):
         return None
     missing = [name for name in TORCHRUN_VARIABLES if name not in present]
     if missing:

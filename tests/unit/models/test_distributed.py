@@ -13,6 +13,8 @@ TORCHRUN = {"RANK": "1", "LOCAL_RANK": "1", "WORLD_SIZE": "2", "MASTER_ADDR": "1
 def test_a_torchrun_process_knows_its_rank_and_a_lone_one_runs_alone():
     assert torchrun_launch(TORCHRUN) == Launch(rank=1, local_rank=1, world_size=2)
     assert torchrun_launch({}) is None
+    # A server's training subprocess may inherit MASTER_ADDR/MASTER_PORT from an earlier launch: not a launch.
+    assert torchrun_launch({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": "29500"}) is None
     assert torchrun_launch({**TORCHRUN, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": "1"}) is None
     assert is_rank_zero()  # no process group: this process is rank 0
 
