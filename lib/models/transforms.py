@@ -48,7 +48,7 @@ class Letterbox:
     def apply(self, array: np.ndarray | torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
         """``[C, rows, cols]`` source -> ``[C, *size]`` letterboxed (``mode``: bilinear, area, nearest-exact or
         nearest; labels take ``LABEL_MODE``)."""
-        tensor = torch.as_tensor(np.asarray(array) if not torch.is_tensor(array) else array)
+        tensor = _as_tensor(array)
         squeeze = tensor.ndim == 2
         values = (tensor[None] if squeeze else tensor).float()
         scaled = _resize(values, self.scaled_shape, mode)
@@ -92,6 +92,11 @@ class Letterbox:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+def _as_tensor(array) -> torch.Tensor:
+    """A tensor as it is, anything else (NumPy, MONAI MetaTensor input lists) through ``np.asarray``."""
+    return array if torch.is_tensor(array) else torch.as_tensor(np.asarray(array))
 
 
 def _resize(values: torch.Tensor, shape: tuple[int, int], mode: str) -> torch.Tensor:
@@ -175,7 +180,7 @@ class Shrinkd:
         if box.scale >= 1:
             return out
         for key in self.keys:
-            values = torch.as_tensor(np.asarray(out[key]) if not torch.is_tensor(out[key]) else out[key]).float()
+            values = _as_tensor(out[key]).float()
             if key in self.label_keys:
                 out[key] = _resize(values, box.scaled_shape, LABEL_MODE).to(torch.uint8)
             else:

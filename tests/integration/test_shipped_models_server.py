@@ -14,8 +14,10 @@ import json
 
 import nrrd
 import numpy as np
+import pydicom
 import pytest
 from monailabel.client import MONAILabelClient
+from PIL import Image
 from scipy import ndimage
 
 from apps.cli.phantom import make_cohort
@@ -190,9 +192,6 @@ def test_a_chest_film_gets_no_confident_masks(client):
 @pytest.mark.parametrize("source", ["MR2_UNCR.dcm", "CT_small.dcm", "US1_UNCR.dcm"])
 def test_a_slice_of_another_modality_saved_as_png_is_refused_with_the_reason(client, tmp_path, source):
     # What an archive sweep meets: an MRI, CT or ultrasound frame exported as a PNG, with no DICOM tags left to say so.
-    import pydicom
-    from PIL import Image
-
     dataset = pydicom.dcmread(pydicom_data_file(source))
     frame = dataset.pixel_array.astype(np.float64)
     frame = frame[0] if frame.ndim == 3 and frame.shape[-1] != 3 else frame
