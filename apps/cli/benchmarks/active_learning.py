@@ -1,15 +1,15 @@
 """``python main.py benchmark active-learning``: a simulated annotation campaign at a hospital the shipped weights
 never saw.
 
-The phantom's held-out centre profile (``external``) in the film style makes a pool of unlabelled films and a
-held-out test set. Every arm (seed x start x strategy) gets its own copy of that datastore and its own model
-folder, and runs the app exactly as a client drives it: the app is built by MONAI Label's ``app_instance`` from
-``main.py`` on the copy; each round runs the strategy's scoring method (``app.scoring``), asks the strategy for
-``k`` films one after the other (``app.next_sample``), "corrects" each by saving the phantom's truth as its final
-label through the datastore (``save_label``, what Slicer's submit ends in), fine-tunes with the levels train task
-(``app.train``, the object ``POST /train/levels`` runs), and scores the served model on the test films with the
-levels infer task. Test films carry final labels and a test split: the trainer leaves them out, and no strategy
-serves them.
+The phantom's held-out centre profile (``external``), in the film style unless ``--style schematic``, makes a pool
+of unlabelled films and a held-out test set. Every arm (seed x start x strategy) gets its own copy of that datastore
+and its own model folder, and runs the app exactly as a client drives it: the app is built by MONAI Label's
+``app_instance`` from ``main.py`` on the copy; each round runs the strategy's scoring method (``app.scoring``), asks
+the strategy for ``k`` films one after the other (``app.next_sample``), "corrects" each by saving the phantom's
+truth as its final label through the datastore (``save_label``, what Slicer's submit ends in), fine-tunes with the
+levels train task (``app.train``, the object ``POST /train/levels`` runs), and scores the served model on the test
+films with the levels infer task. Test films carry final labels and a test split: the trainer leaves them out, and
+no strategy serves them.
 """
 
 from __future__ import annotations
@@ -107,14 +107,14 @@ def check_strategies(strategies: list[str], scratch: Path) -> None:
         raise BadParameterError(f"--strategies {unknown} are not registered in the app; registered: {registered}")
 
 
-def make_campaign_cohort(folder: Path, pool: int, test: int, seed: int) -> dict:
+def make_campaign_cohort(folder: Path, pool: int, test: int, seed: int, style: str = "film") -> dict:
     """Pool and test films of the held-out centre in one datastore: the pool's labels moved aside as the truth an
     annotator would draw (``truth/``), the pool without a split (a new hospital's films), the test films in
     ``TEST_SPLIT`` with their final labels."""
     from apps.cli.phantom import make_cohort
     from apps.datastores.local import RadiographDatastore
 
-    make_cohort(folder, patients=pool + test, seed=seed, centre=CENTRE, preset="cohort", workers=2, style="film")
+    make_cohort(folder, patients=pool + test, seed=seed, centre=CENTRE, preset="cohort", workers=2, style=style)
     store = RadiographDatastore(str(folder), max_image_pixels=400_000_000, auto_reload=False)
     ids = sorted(store.list_images())
     pool_ids, test_ids = ids[:pool], ids[pool:]
@@ -280,7 +280,7 @@ def write_outputs(out: Path, args, runs: list[dict], seconds: float, complete: b
     plot_learning_curves(
         {name: arm["curve"] for name, arm in summary.items()},
         figure,
-        f"Active learning at the '{CENTRE}' centre (film phantom): pool {args.pool_patients}, "
+        f"Active learning at the '{CENTRE}' centre ({args.style} phantom): pool {args.pool_patients}, "
         f"test {args.test_patients}, {len(args.seeds)} seed(s)",
         THRESHOLDS,
     )
@@ -297,10 +297,11 @@ def write_outputs(out: Path, args, runs: list[dict], seconds: float, complete: b
         "patience",
         "val_split",
         "samples",
+        "style",
     )
     result = {
         "centre": CENTRE,
-        "style": "film",
+        "style": args.style,
         "complete": complete,
         "options": {k: getattr(args, k) for k in options},
         "round_request": {**ROUND_REQUEST},
@@ -329,7 +330,9 @@ def run_active_learning_benchmark(args) -> dict:
     with in_process_app_settings():
         check_strategies(args.strategies, work)
         for seed in args.seeds:
-            cohort = make_campaign_cohort(work / f"seed{seed}", args.pool_patients, args.test_patients, seed)
+            cohort = make_campaign_cohort(
+                work / f"seed{seed}", args.pool_patients, args.test_patients, seed, args.style
+            )
             for start in args.starts:
                 baseline = None  # the start's test score, the same for every strategy
                 for strategy in args.strategies:
