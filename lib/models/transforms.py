@@ -3,6 +3,10 @@
 Every model sees the radiograph letterboxed: scaled (aspect kept) to fit ``(rows, cols)`` and padded with zeros
 at the bottom and right. ``Letterbox`` records how, so predictions go back onto the radiograph's own pixels.
 Arrays are channel-first ``[C, rows, cols]``.
+
+The dictionary transforms subclass MONAI's ``Transform``: ``CacheDataset`` caches a pipeline only up to its first
+transform that is random or not a ``Transform``, so without the base class every epoch read and letterboxed every
+film again (about 45 s of a levels epoch of 480 films on a 2-core CPU).
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from typing import Hashable, Mapping, Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
-from monai.transforms import Resize, SpatialPad
+from monai.transforms import Resize, SpatialPad, Transform
 from monai.utils import convert_to_tensor
 
 from lib.core.errors import BadInputError
@@ -105,7 +109,7 @@ def _resize(values: torch.Tensor, shape: tuple[int, int], mode: str) -> torch.Te
     return resize(values)
 
 
-class LoadRadiographd:
+class LoadRadiographd(Transform):
     """``data[key]`` path -> ``[1, rows, cols]`` float32 in the app's convention; provenance in ``radiograph`` (with
     the viewer geometry label maps are written on, as JSON) and the measurement spacing in ``spacing_mm``."""
 
@@ -122,7 +126,7 @@ class LoadRadiographd:
         return out
 
 
-class LoadLevelLabeld:
+class LoadLevelLabeld(Transform):
     """``data[key]`` label file -> ``[1, rows, cols]`` uint8 canonical ids, checked against ``data[image_key]``."""
 
     def __init__(self, keys: Sequence[Hashable] = ("label",), image_key: str = "image"):
@@ -137,7 +141,7 @@ class LoadLevelLabeld:
         return out
 
 
-class Letterboxd:
+class Letterboxd(Transform):
     """Letterbox ``keys`` to ``size``; images bilinear (area when shrinking), labels by pixel-centre nearest neighbour
     (``LABEL_MODE``).
 
@@ -163,7 +167,7 @@ class Letterboxd:
         return out
 
 
-class Shrinkd:
+class Shrinkd(Transform):
     """Scale ``keys`` down (aspect kept, no padding) to fit ``max_shape``; images by area, labels like the letterbox.
 
     Training with a random field-of-view crop must crop before the letterbox; shrinking the full film first to a
@@ -186,3 +190,25 @@ class Shrinkd:
             else:
                 out[key] = _resize(values, box.scaled_shape, "area")
         return out
+
+
+class ArgmaxOneHotd(Transform):
+    """``data[pred_key]`` ``[C, rows, cols]`` logits -> one-hot of their argmax; ``data[label_key]`` ``[1, rows,
+    cols]`` ids -> one-hot: what ``AsDiscreted(argmax=(True, False), to_onehot=...)`` makes, for the Dice metrics.
+
+    The argmax runs on a channels-last copy: torch's CPU argmax over the first dimension of ``[8, 320, 256]`` takes
+    about 13 ms against 2 ms, which was a quarter of a levels training epoch on a 2-core CPU.
+    """
+
+    def __init__(self, pred_key: str = "pred", label_key: str = "label", n_classes: int = 2):
+        self.pred_key, self.label_key, self.n_classes = pred_key, label_key, n_classes
+
+    def __call__(self, data: Mapping) -> dict:
+        out = dict(data)
+        logits = convert_to_tensor(out[self.pred_key], track_meta=False)
+        out[self.pred_key] = self._one_hot(logits.movedim(0, -1).contiguous().argmax(-1))
+        out[self.label_key] = self._one_hot(convert_to_tensor(out[self.label_key], track_meta=False)[0].long())
+        return out
+
+    def _one_hot(self, ids: torch.Tensor) -> torch.Tensor:
+        return F.one_hot(ids, self.n_classes).movedim(-1, 0).float()

@@ -124,3 +124,40 @@ def test_shrink_leaves_a_small_film_alone():
     image = np.random.default_rng(0).random((1, 300, 200), dtype=np.float32)
     out = Shrinkd(("image",), (640, 512))({"image": image})
     assert out["image"] is image
+
+
+def test_cache_dataset_caches_the_letterboxed_film_before_the_random_transforms():
+    """CacheDataset stops caching at the first transform that is random or not a MONAI Transform: every epoch would
+    read and letterbox each film again."""
+    from monai.data import CacheDataset
+    from monai.transforms import Compose, RandFlipd, Transform
+
+    from lib.models.transforms import LEVELS_INPUT_SIZE, LoadLevelLabeld, LoadRadiographd
+
+    items = [{"image": torch.rand(1, 700, 500), "label": torch.zeros(1, 700, 500, dtype=torch.uint8)}]
+    pipeline = Compose(
+        [
+            Shrinkd(("image", "label"), (640, 512), label_keys=("label",)),
+            Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",)),
+            RandFlipd(("image", "label"), prob=0.5, spatial_axis=1),
+        ]
+    )
+    cached = CacheDataset(items, pipeline, progress=False)._cache[0]
+    assert tuple(cached["image"].shape) == (1, *LEVELS_INPUT_SIZE)
+    assert "letterbox" in cached
+    # The file readers at the head of every training pipeline must be cacheable too.
+    assert all(isinstance(loader, Transform) for loader in (LoadRadiographd(), LoadLevelLabeld()))
+
+
+def test_argmax_one_hot_equals_monai_as_discrete():
+    from monai.transforms import AsDiscreted
+
+    from lib.models.transforms import ArgmaxOneHotd
+
+    generator = torch.Generator().manual_seed(0)
+    data = {"pred": torch.randn(8, 40, 32, generator=generator), "label": torch.randint(0, 8, (1, 40, 32))}
+    ours = ArgmaxOneHotd("pred", "label", 8)(dict(data))
+    monai = AsDiscreted(("pred", "label"), argmax=(True, False), to_onehot=(8, 8))(dict(data))
+    for key in ("pred", "label"):
+        assert tuple(ours[key].shape) == (8, 40, 32)
+        assert torch.equal(ours[key], torch.as_tensor(monai[key]).float())
