@@ -17,15 +17,13 @@ from datetime import datetime
 
 import ignite.engine
 import torch
-from monai.handlers import MeanDice, from_engine
+from monai.handlers import LrScheduleHandler, MeanDice, from_engine
 from monai.inferers import SimpleInferer
 from monai.losses import DiceCELoss
 from monai.metrics import compute_dice
 from monai.metrics.utils import do_metric_reduction
 from monai.networks.utils import one_hot
 from monai.transforms import (
-    Activationsd,
-    AsDiscreted,
     Compose,
     EnsureTyped,
     RandAdjustContrastd,
@@ -47,6 +45,7 @@ from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.splits import partition
 from lib.models.transforms import (
     LEVELS_INPUT_SIZE,
+    ArgmaxOneHotd,
     Letterboxd,
     LoadLevelLabeld,
     LoadRadiographd,
@@ -167,6 +166,16 @@ class LevelsTrainer(BasicTrainTask):
             context.network.parameters(), lr=float(context.request.get("learning_rate", LEARNING_RATE))
         )
 
+    def lr_scheduler_handler(self, context: Context):
+        # MONAI Label's default (StepLR every 1000 epochs) keeps the rate flat; annealing it to 1% over the run's
+        # epochs (half a cosine, like the other trainers) reaches the same Dice in fewer epochs.
+        schedule = torch.optim.lr_scheduler.CosineAnnealingLR(
+            context.optimizer,
+            T_max=max(1, int(context.max_epochs)),
+            eta_min=0.01 * float(context.request.get("learning_rate", LEARNING_RATE)),
+        )
+        return LrScheduleHandler(schedule, print_lr=False)
+
     def loss_function(self, context: Context):
         return DiceCELoss(to_onehot_y=True, softmax=True)
 
@@ -239,8 +248,7 @@ class LevelsTrainer(BasicTrainTask):
 
     def train_post_transforms(self, context: Context):
         return [
-            Activationsd("pred", softmax=True),
-            AsDiscreted(("pred", "label"), argmax=(True, False), to_onehot=(N_CLASSES, N_CLASSES)),
+            ArgmaxOneHotd("pred", "label", N_CLASSES),  # the argmax of the logits is the softmax's
         ]
 
     def val_pre_transforms(self, context: Context):
