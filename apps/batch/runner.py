@@ -31,10 +31,12 @@ logger = logging.getLogger(__name__)
 IN_FLIGHT_PER_WORKER = 1  # one film at a time per actor: the next is claimed only when an actor is free
 
 
-def _worker_class(threads: int):
+def _worker_class(threads: int, gpus: float = 0.0):
     import ray
 
-    @ray.remote(num_cpus=threads)
+    # Ray hides the GPUs from an actor that asks for none, so the pipeline's "auto" device is the CPU there and
+    # the actor's GPU share elsewhere.
+    @ray.remote(num_cpus=threads, num_gpus=gpus)
     class PipelineWorker:
         """One copy of the pipeline (levels, landmarks, compression) and, for DICOMweb films, one client."""
 
@@ -74,6 +76,7 @@ def run_batch(
     conf: dict,
     workers: int = 2,
     threads_per_worker: int = 1,
+    gpus_per_worker: float = 0.0,
     address: Optional[str] = None,
     dicomweb_url: Optional[str] = None,
     write_back: bool = False,
@@ -109,7 +112,8 @@ def run_batch(
             runtime_env=None if address else {"env_vars": {"PYTHONPATH": str(APP_DIR)}},
         )
         try:
-            _drive(todo, store, events, report, conf, workers, threads_per_worker, dicomweb_url, write_back, progress)
+            worker_class = _worker_class(threads_per_worker, gpus_per_worker)
+            _drive(todo, store, events, report, conf, workers, worker_class, dicomweb_url, write_back, progress)
         finally:
             ray.shutdown()
     seconds = time.monotonic() - started
@@ -125,10 +129,8 @@ def run_batch(
     return report
 
 
-def _drive(todo, store, events, report, conf, workers, threads, dicomweb_url, write_back, progress) -> None:
+def _drive(todo, store, events, report, conf, workers, worker_class, dicomweb_url, write_back, progress) -> None:
     import ray
-
-    worker_class = _worker_class(threads)
 
     def new_actor():
         return worker_class.remote(conf, dicomweb_url, write_back)

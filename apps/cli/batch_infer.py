@@ -27,6 +27,12 @@ def add_parser(sub) -> None:
     batch.add_argument("--out", type=Path, required=True, help="output folder (results, summary.csv, report.json)")
     batch.add_argument("--workers", type=int, default=2, help="Ray actors, each with its own models (default 2)")
     batch.add_argument("--threads-per-worker", type=int, default=1, help="torch threads per actor (default 1)")
+    batch.add_argument(
+        "--gpus-per-worker",
+        type=float,
+        default=0.0,
+        help="GPU share per actor (e.g. 1, or 0.5 for two actors a GPU); default 0: the models run on the CPU",
+    )
     batch.add_argument("--address", help="an existing Ray cluster (e.g. ray://head:10001); default: a local Ray")
     batch.add_argument("--modality", default="CR,DX", help="DICOMweb: modalities to query (default CR,DX)")
     batch.add_argument("--study-dates", default="", help="DICOMweb: StudyDate range, e.g. 20240101-20241231")
@@ -40,6 +46,24 @@ def add_parser(sub) -> None:
     batch.set_defaults(func=run)
 
 
+def check_gpus(gpus_per_worker: float, workers: int, address) -> None:
+    """Refuse a GPU share a local Ray cannot give: Ray would wait for the GPUs for ever instead of failing."""
+    if gpus_per_worker < 0:
+        raise BadParameterError(f"--gpus-per-worker must be 0 or more, got {gpus_per_worker}")
+    if gpus_per_worker == 0 or address:
+        return  # a cluster has its own GPUs, which this machine cannot count
+    import math
+
+    import torch
+
+    needed, present = math.ceil(workers * gpus_per_worker), torch.cuda.device_count()
+    if needed > present:
+        raise BadParameterError(
+            f"--workers {workers} x --gpus-per-worker {gpus_per_worker:g} needs {needed} GPU(s); "
+            f"this machine has {present}"
+        )
+
+
 def run(args: argparse.Namespace) -> int:
     from apps.batch.runner import run_batch
     from apps.batch.sources import datastore_films, dicomweb_films, folder_films, qido_filters
@@ -47,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.workers < 1 or args.threads_per_worker < 1:
         raise BadParameterError("--workers and --threads-per-worker must be at least 1")
+    check_gpus(args.gpus_per_worker, args.workers, args.address)
     if args.write_back and not args.dicomweb:
         raise BadParameterError("--write-back stores findings on a DICOMweb server: give --dicomweb")
     conf = conf_dict(args.conf)
@@ -77,6 +102,7 @@ def run(args: argparse.Namespace) -> int:
         conf,
         workers=args.workers,
         threads_per_worker=args.threads_per_worker,
+        gpus_per_worker=args.gpus_per_worker,
         address=args.address,
         dicomweb_url=args.dicomweb.rstrip("/") if args.dicomweb else None,
         write_back=args.write_back,

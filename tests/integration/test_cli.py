@@ -112,6 +112,17 @@ def test_serve_refuses_a_bad_setting_before_it_execs(monkeypatch, capsys, tmp_pa
     assert "unknown setting(s) ['prelaod']" in capsys.readouterr().err
 
 
+def test_batch_infer_refuses_more_gpus_than_the_machine_has_before_ray_starts(monkeypatch, capsys, tmp_path):
+    import ray
+
+    monkeypatch.setattr(ray, "init", lambda *a, **k: pytest.fail("Ray must not start: it would wait for the GPUs"))
+    args = ["batch-infer", "--folder", str(tmp_path), "--out", str(tmp_path / "out"), "--workers", "2"]
+    assert main([*args, "--gpus-per-worker", "64"]) == 2
+    assert "needs 128 GPU(s); this machine has" in capsys.readouterr().err
+    assert main([*args, "--gpus-per-worker", "-1"]) == 2
+    assert "--gpus-per-worker must be 0 or more" in capsys.readouterr().err
+
+
 def test_every_command_registers_in_help_order():
     sub = next(a for a in build_parser()._actions if a.dest == "command")
     assert list(sub.choices) == [
