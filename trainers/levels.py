@@ -84,7 +84,7 @@ class LevelsTrainer(BasicTrainTask):
         **kwargs,
     ):
         defaults = {
-            "max_epochs": 30,
+            "max_epochs": 20,  # with the annealed rate: above the shipped model's Dice in 18.5 min on 2 cores (README)
             "train_batch_size": 8,
             "val_batch_size": 4,
             "val_split": VAL_SPLIT,
@@ -114,6 +114,9 @@ class LevelsTrainer(BasicTrainTask):
             config=defaults,
             publish_path=None,
             load_path=publish_path,
+            # Plain tensors while the Ignite loop runs: nothing in training reads the metadata, and MONAI's MetaTensor
+            # bookkeeping made an optimiser step about 15% slower in a micro-benchmark (0.58 s against 0.50 s).
+            disable_meta_tracking=True,
             **kwargs,
         )
 

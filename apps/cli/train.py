@@ -22,7 +22,7 @@ def add_parser(sub) -> None:
     train = sub.add_parser("train", help="train a model on a datastore (publishes only a better validated model)")
     train.add_argument("model", choices=("levels", "compression", "landmarks"), help="which model")
     train.add_argument("--studies", type=Path, required=True, help="datastore folder with final labels")
-    train.add_argument("--epochs", type=int, help="default: the model's own (levels 30, compression 12, landmarks 25)")
+    train.add_argument("--epochs", type=int, help="default: the model's own (levels 20, compression 12, landmarks 25)")
     train.add_argument(
         "--batch-size", type=int, help="default: the model's own (levels 8, compression 32, landmarks 64)"
     )
