@@ -14,6 +14,7 @@ import numpy as np
 from scipy.spatial import ConvexHull
 
 from lib.phantom.anatomy import BODY_LEVELS
+from lib.phantom.film.posterior import film_spine_bones
 from lib.phantom.film.shapes import (
     body_outline,
     chaikin,
@@ -26,14 +27,19 @@ from lib.phantom.film.soft import film_soft_tissue_mm, patient_grid
 from lib.phantom.film.spec import FilmSpec, axis_tilt_rad
 from lib.phantom.film.texture import shelled_outline, solid_body_paths, trabecular_field
 from lib.phantom.raster import shelled_polygon
-from lib.phantom.scene import BODY_WIDTH_PER_DEPTH, MU_PER_MM
-from lib.phantom.scene_bones import Bone, head_and_shoulder_bones, spine_bones
+from lib.phantom.scene import MU_PER_MM
+from lib.phantom.scene_bones import Bone, head_and_shoulder_bones
 
 CORTEX_MM = 0.9
 SUBCHONDRAL_MM = 1.8  # decay length of the denser bone under the endplates
 SUBCHONDRAL_GAIN = 0.6
-# The cancellous core of a body shows darker than its shell on real films: marrow fills most of it.
-CORE_SCALE = 0.65
+# Real bodies read as dense bright bone against the neck, far above the soft tissue: the core at a young adult's
+# cancellous density (about 0.49 /cm against the 0.45 of MU_PER_MM; an earlier 0.65 made faint grey boxes with a
+# bright outline).
+CORE_SCALE = 1.2
+# A subaxial body is about 1.5 times as wide as it is deep (uncinate processes included); the schematic style's 1.2
+# under-weights the bodies against the neck.
+FILM_BODY_WIDTH_PER_DEPTH = 1.5
 SPINOUS_THICKNESS_MM = 9.0
 MANDIBLE_THICKNESS_MM = 16.0  # both halves together
 # Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them; the mandible
@@ -94,7 +100,7 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     ant_dir = spec.to_px(body.posterior_mid + body.u) - post
     out = solid_body_paths(
         spec.to_px(outline_mm), acc.shape, post, ant_dir / np.linalg.norm(ant_dir), depth * s,
-        BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s,
+        FILM_BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s,
     )  # fmt: skip
     if out is None:
         return
@@ -123,18 +129,6 @@ def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
     return bone
 
 
-# Posterior elements a film shows clearly: thicker spinous processes and laminae, pillars with thinner rims.
-_POSTERIOR_SCALE = {"spinous": (1.5, 1.0), "lamina": (1.5, 1.0), "pillar": (1.0, 0.6), "pedicle": (0.6, 0.5)}
-
-
-def _film_posterior_bone(bone: Bone) -> Bone:
-    kind = bone.name.split("_")[-1]
-    if kind not in _POSTERIOR_SCALE:
-        return bone
-    thick, cortex = _POSTERIOR_SCALE[kind]
-    return dataclasses.replace(bone, thickness_mm=bone.thickness_mm * thick, cortex_mm=bone.cortex_mm * cortex)
-
-
 def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     """Noise-free sum of mu * path length, float32 [rows, cols]; ``rng`` draws the texture and soft-tissue detail."""
     grid = patient_grid(spec)
@@ -143,12 +137,11 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     canc = np.zeros_like(acc)
     for level, outline in film_outlines(spec).items():
         _draw_body(acc, canc, spec, level, outline)
-    single, paired = spine_bones(spec)
-    single = [_film_posterior_bone(b) for b in single if b.name != "C2_dens" and not b.name.endswith("_spinous")]
+    single, paired = film_spine_bones(spec)
+    single = [b for b in single if b.name != "C2_dens" and not b.name.endswith("_spinous")]
     for level in BODY_LEVELS:
         outline = spinous_outline(spec.spine.bodies[level], level)
         _draw_flat(acc, canc, spec, outline, SPINOUS_THICKNESS_MM, 2.0, 1.0)
-    paired = [_film_posterior_bone(b) for b in paired]
     single.append(Bone("C2_dens", 10.0, 1.0, dens_film_outline(spec.spine.bodies["C2"]), roll_mm=2.5))
     # A slightly rotated neck separates left and right posterior elements into double contours.
     c7 = spec.spine.bodies["C7"]

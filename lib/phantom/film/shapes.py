@@ -113,7 +113,8 @@ def spinous_outline(body: Body, level: str) -> np.ndarray:
     root = body.spinolaminar - 0.1 * h * body.v
     length = body.spinous_mm
     big = level in ("C2", "C7", "T1")
-    root_half, neck_half, tip_half = (0.42 if big else 0.32) * h, 2.6 if big else 2.0, 4.2 if big else 3.0
+    # Broad processes: on a real film C3-C6 are stubby plates, not sticks, and C2's is a large block.
+    root_half, neck_half, tip_half = (0.5 if big else 0.4) * h, 3.8 if big else 3.0, 5.0 if big else 3.8
     # (distance along the process, half width) on its cranial side, then back along its caudal side.
     profile = [(0.0, root_half), (0.25, 0.55 * root_half + 0.45 * neck_half), (0.6, neck_half), (0.85, tip_half),
                (1.0, 0.6 * tip_half)]  # fmt: skip

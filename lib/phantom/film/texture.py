@@ -64,11 +64,23 @@ def solid_body_paths(
     half = 0.5 * depth_px
     x = (a - half) / half
     soft_edge = np.clip(dist_mm / 0.35, 0.0, 1.0)
-    outer = width_mm * np.sqrt(np.clip(1.0 - x * x, 0.02, None)) * soft_edge * inside
+    outer = width_mm * _d_section(x, 0.02) * soft_edge * inside
     half_in = max(half - cortex_mm * px_per_mm, 1.0)
     x_in = (a - half) / half_in
-    core = (width_mm - 2 * cortex_mm) * np.sqrt(np.clip(1.0 - x_in * x_in, 0.0, None)) * (dist_mm > cortex_mm)
+    core = (width_mm - 2 * cortex_mm) * _d_section(x_in, 0.0) * (dist_mm > cortex_mm)
     return box, (outer - core).astype(np.float32), core.astype(np.float32), dist_mm
+
+
+def _d_section(x: np.ndarray, floor: float) -> np.ndarray:
+    """Relative transverse width of a body's axial section at ``x`` (-1 posterior wall, +1 anterior wall).
+
+    Round in front, nearly flat behind: the posterior wall of a cervical body is a flat plate across the beam, so
+    the beam runs along its cortex for most of the body's width and the wall shows as the crisp bright line of real
+    films (an elliptical section would only graze it).
+    """
+    front = np.sqrt(np.clip(1.0 - x * x, floor, None))
+    back = np.clip(1.0 - x**4, floor**2, None) ** 0.25
+    return np.where(x < 0.0, back, front)
 
 
 def shelled_outline(
