@@ -7,20 +7,29 @@ shapes, the texture and the frame (``FilmSpec.to_px``) differ.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Dict
 
 import numpy as np
 from scipy.spatial import ConvexHull
 
 from lib.phantom.anatomy import BODY_LEVELS
+from lib.phantom.film.head import (
+    REPLACED_HEAD,
+    REPLACED_SPINE,
+    c1_bones,
+    mandible_film_outline,
+    occiput_curve,
+    occiput_outline,
+    skull_base_outline,
+    teeth_outlines,
+    vault_outline,
+)
 from lib.phantom.film.posterior import film_spine_bones
 from lib.phantom.film.shapes import (
     body_outline,
     chaikin,
     dens_film_outline,
     ellipse_outline,
-    mandible_outline,
     spinous_outline,
 )
 from lib.phantom.film.soft import film_soft_tissue_mm, patient_grid
@@ -41,11 +50,11 @@ CORE_SCALE = 1.2
 # under-weights the bodies against the neck.
 FILM_BODY_WIDTH_PER_DEPTH = 1.5
 SPINOUS_THICKNESS_MM = 9.0
-MANDIBLE_THICKNESS_MM = 16.0  # both halves together
-# Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them; the mandible
-# is drawn as one outline of its own.
-REPLACED_BONES = ("clavicle", "humeral_heads", "mandible_body", "mandible_ramus")
-UNTEXTURED = ("skull",)  # the skull's many overlapping layers average its trabeculae out
+MANDIBLE_HALF_MM = 4.5  # one half of the mandible across the beam: a thin plate inside a thick cortex
+SKULL_BASE_THICKNESS_MM = 22.0  # condyles, mastoid and petrous bone on top of each other
+OCCIPUT_THICKNESS_MM = 24.0  # the occipital bowl crossed edge-on
+VAULT_THICKNESS_MM = 12.0  # the vault's two tables, left and right
+TOOTH_THICKNESS_MM = 5.0  # one crown across the beam
 MU_CORT = MU_PER_MM["cortical"] - MU_PER_MM["soft"]
 MU_CANC = MU_PER_MM["cancellous"] - MU_PER_MM["soft"]
 
@@ -76,10 +85,8 @@ def _draw_bone(acc, canc, spec: FilmSpec, bone: Bone, shift_mm: np.ndarray) -> N
         return
     box, cortical, inner = out
     acc[box] += MU_CORT * cortical
-    if bone.inner == "cancellous" and bone.name not in UNTEXTURED:
+    if bone.inner == "cancellous":
         canc[box] += MU_CANC * inner
-    elif bone.inner == "cancellous":
-        acc[box] += MU_CANC * inner
     else:
         acc[box] += (MU_PER_MM[bone.inner] - MU_PER_MM["soft"]) * inner
 
@@ -111,22 +118,29 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     canc[box] += CORE_SCALE * MU_CANC * core * sclerosis
 
 
-def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
-    """The skull as a large shell whose lower margin is the occiput, and a shorter mandibular body."""
+def _draw_head(acc, canc, spec: FilmSpec) -> None:
+    """Vault, skull base, occiput, hyoid, the two halves of the mandible and the teeth (``film.head``)."""
     c2 = spec.spine.bodies["C2"]
-    if bone.name == "occiput":
-        centre = c2.posterior_mid - 5.0 * c2.u + 88.0 * c2.v
-        # Filled with dense bone and a thin rim: the skull base shows as a bright mass, not a ring.
-        return dataclasses.replace(
-            bone,
-            name="skull",
-            thickness_mm=30.0,
-            cortex_mm=0.8,
-            inner="cancellous",
-            roll_mm=14.0,
-            ellipse_mm=(centre, (92.0, 62.0), 0.2),
-        )
-    return bone
+    a = spec.acquisition
+    rng = np.random.default_rng(np.random.SeedSequence([a["skull_seed"], 1]))
+    for bone in (b for b in head_and_shoulder_bones(spec) if b.name not in REPLACED_HEAD):  # the hyoid
+        _draw_bone(acc, canc, spec, bone, np.zeros(2))
+    curve = occiput_curve(c2, rng)
+    _draw_flat(acc, canc, spec, vault_outline(c2, curve), VAULT_THICKNESS_MM, 15.0, 0.8)
+    _draw_flat(acc, canc, spec, skull_base_outline(c2, rng), SKULL_BASE_THICKNESS_MM, 10.0, 1.2)
+    _draw_flat(acc, canc, spec, occiput_outline(curve), OCCIPUT_THICKNESS_MM, 2.5, 1.2)
+    # The far half of the mandible is magnified more and the head is rarely quite square to the beam: two halves
+    # a few mm apart give the double inferior border and angle of real films.
+    split = (1.5 + a["rotation_offset_mm"]) * 0.5 * (0.6 * c2.u - 0.8 * c2.v)
+    jaw = mandible_film_outline(c2, a["jaw_forward_mm"])
+    for sign in (1.0, -1.0):
+        _draw_flat(acc, canc, spec, jaw + sign * split, MANDIBLE_HALF_MM, 2.5, 2.4)
+    for crown in teeth_outlines(c2, a["jaw_forward_mm"], rng):  # enamel: as dense as cortex all through
+        for sign in (1.0, -1.0):  # left and right rows, apart like the two halves of the jaw
+            out = shelled_outline(spec.to_px(crown + sign * split), acc.shape, TOOTH_THICKNESS_MM, 2.0, 1.0,
+                                  spec.px_per_mm)  # fmt: skip
+            if out is not None:
+                acc[out[0]] += MU_CORT * (out[1] + out[2])
 
 
 def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
@@ -138,7 +152,11 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     for level, outline in film_outlines(spec).items():
         _draw_body(acc, canc, spec, level, outline)
     single, paired = film_spine_bones(spec)
-    single = [b for b in single if b.name != "C2_dens" and not b.name.endswith("_spinous")]
+    drop = REPLACED_SPINE + ("C2_dens",)
+    single = [b for b in single if b.name not in drop and not b.name.endswith("_spinous")]
+    paired = [b for b in paired if b.name not in drop]
+    c1_single, c1_paired = c1_bones(spec.spine.bodies["C2"])
+    single, paired = single + c1_single, paired + c1_paired
     for level in BODY_LEVELS:
         outline = spinous_outline(spec.spine.bodies[level], level)
         _draw_flat(acc, canc, spec, outline, SPINOUS_THICKNESS_MM, 2.0, 1.0)
@@ -146,9 +164,8 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     # A slightly rotated neck separates left and right posterior elements into double contours.
     c7 = spec.spine.bodies["C7"]
     offset = 0.5 * spec.acquisition["rotation_offset_mm"] * (0.8 * c7.u + 0.6 * c7.v)
-    head = [_film_head_bone(b, spec) for b in head_and_shoulder_bones(spec) if b.name not in REPLACED_BONES]
-    _draw_flat(acc, canc, spec, mandible_outline(spec.spine.bodies["C2"]), MANDIBLE_THICKNESS_MM, 3.0, 2.2)
-    for bone in single + head:
+    _draw_head(acc, canc, spec)
+    for bone in single:
         _draw_bone(acc, canc, spec, bone, np.zeros(2))
     for bone in paired:
         _draw_bone(acc, canc, spec, bone, offset)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.phantom.anatomy import BODY_LEVELS
-from lib.phantom.film.shapes import mandible_outline
+from lib.phantom.film.head import mandible_film_outline
 from lib.phantom.film.spec import FilmSpec
 
 
@@ -66,7 +66,7 @@ def film_soft_tissue_mm(spec: FilmSpec, grid: np.ndarray, rng: np.random.Generat
 
 
 def _mandible_outline(spec: FilmSpec) -> np.ndarray:
-    return mandible_outline(spec.spine.bodies["C2"])
+    return mandible_film_outline(spec.spine.bodies["C2"], spec.acquisition["jaw_forward_mm"])
 
 
 def mandible_low_mm(spec: FilmSpec) -> float:

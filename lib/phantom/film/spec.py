@@ -188,12 +188,15 @@ def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
     }
 
 
-def _shoulder_shape(acquisition: dict) -> None:
-    """Where the shoulders' edge starts to curve down in front and how fast; from a stream of its own (seeded by the
-    marker seed) so that every other draw of the film stays as it was before the edge was curved."""
+def _shape_extras(acquisition: dict) -> None:
+    """Where the shoulders' edge starts to curve down in front and how fast, where the mandible sits, and the seed of
+    the skull base's outline; from a stream of their own (seeded by the marker seed) so that every other draw of the
+    film stays as it was before these shapes were added."""
     rng = np.random.default_rng(np.random.SeedSequence([acquisition["marker_seed"], 11]))
     acquisition["shoulder_dome_mm"] = rng.uniform(0.0, 25.0)
     acquisition["shoulder_radius_mm"] = rng.uniform(40.0, 110.0)
+    acquisition["jaw_forward_mm"] = rng.uniform(12.0, 30.0)  # the mandible's angle in front of C2
+    acquisition["skull_seed"] = int(rng.integers(0, 2**31 - 1))
 
 
 def sample_film_patient(config: PhantomConfig, index: int) -> FilmSpec:
@@ -211,7 +214,7 @@ def sample_film_patient(config: PhantomConfig, index: int) -> FilmSpec:
     spec.spacing_mm = float(round(rng.uniform(*SPACING_RANGE_MM), 4))
     spec.image_id = f"film_{config.seed}_{index:04d}"
     spec.acquisition = _acquisition(rng, spec)
-    _shoulder_shape(spec.acquisition)
+    _shape_extras(spec.acquisition)
     _frame(rng, spec)
     visible = {lv: body_visible_fraction(spec, lv) >= VISIBLE_FRACTION_TO_ANNOTATE for lv in BODY_LEVELS[:-1]}
     for segment in SEGMENTS:
