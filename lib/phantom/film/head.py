@@ -47,7 +47,8 @@ def c1_bones(c2: Body) -> tuple:
     posterior = Bone("C1_posterior_arch", 9.0, 1.2, chaikin(bar, rounds=2), roll_mm=2.0)
     # The lateral masses: a bulky block over the dens, wider above (where the occipital condyles sit).
     block = _local(c2, top, [(-0.2 * d, 1.5), (0.85 * d, 1.5), (0.8 * d, 14.0), (-0.25 * d, 15.5)])
-    lateral = Bone("C1_lateral_mass", 12.0, 0.7, chaikin(block, rounds=2, cut=0.2), roll_mm=4.0)
+    # A thin rim and a long roll: a diffuse density through which the dens still shows, not a box on top of C2.
+    lateral = Bone("C1_lateral_mass", 11.0, 0.4, chaikin(block, rounds=2, cut=0.2), roll_mm=6.0)
     return [anterior, posterior], [lateral]
 
 

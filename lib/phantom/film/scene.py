@@ -50,6 +50,7 @@ CORE_SCALE = 1.2
 # under-weights the bodies against the neck.
 FILM_BODY_WIDTH_PER_DEPTH = 1.5
 SPINOUS_THICKNESS_MM = 9.0
+DENS_WIDTH_MM = 10.0
 MANDIBLE_HALF_MM = 4.5  # one half of the mandible across the beam: a thin plate inside a thick cortex
 SKULL_BASE_THICKNESS_MM = 22.0  # condyles, mastoid and petrous bone on top of each other
 OCCIPUT_THICKNESS_MM = 24.0  # the occipital bowl crossed edge-on
@@ -105,9 +106,11 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     depth = float(np.linalg.norm(body.corners["anterior_inferior"] - body.corners["posterior_inferior"]))
     post = spec.to_px(body.posterior_mid)
     ant_dir = spec.to_px(body.posterior_mid + body.u) - post
+    # C2's tall body runs on into the dens as one bone (the level map labels the two together too).
+    dens = spec.to_px(dens_film_outline(body)) if level == "C2" else None
     out = solid_body_paths(
         spec.to_px(outline_mm), acc.shape, post, ant_dir / np.linalg.norm(ant_dir), depth * s,
-        FILM_BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s,
+        FILM_BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s, dens, DENS_WIDTH_MM,
     )  # fmt: skip
     if out is None:
         return
@@ -160,7 +163,6 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     for level in BODY_LEVELS:
         outline = spinous_outline(spec.spine.bodies[level], level)
         _draw_flat(acc, canc, spec, outline, SPINOUS_THICKNESS_MM, 2.0, 1.0)
-    single.append(Bone("C2_dens", 10.0, 1.0, dens_film_outline(spec.spine.bodies["C2"]), roll_mm=2.5))
     # A slightly rotated neck separates left and right posterior elements into double contours.
     c7 = spec.spine.bodies["C7"]
     offset = 0.5 * spec.acquisition["rotation_offset_mm"] * (0.8 * c7.u + 0.6 * c7.v)

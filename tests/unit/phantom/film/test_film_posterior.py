@@ -1,10 +1,11 @@
 """Film-style posterior elements, body section and shoulders: the shapes a real lateral film shows."""
 
 import numpy as np
+import pytest
 
 from lib.phantom.film.posterior import PILLAR_FRONT, film_spine_bones
 from lib.phantom.film.spec import sample_film_patient
-from lib.phantom.film.texture import _d_section
+from lib.phantom.film.texture import _d_section, solid_body_paths
 
 
 def _pillars(spec):
@@ -44,3 +45,16 @@ def test_the_shoulders_edge_falls_away_in_front_of_the_spine(film_config):
     ahead = c7[0] - spec.facing * 60.0 * s  # 60 mm towards the face
     weights = spec.shoulder_weight(np.array([c7[0], ahead]), np.array([row, row]))
     assert weights[0] > 0.0 and weights[1] == 0.0
+
+
+def test_c2_and_its_dens_are_one_solid_with_no_shell_across_the_joint():
+    body = np.array([[20.0, 40.0], [60.0, 40.0], [60.0, 80.0], [20.0, 80.0]])  # pixel frame, 1 px per mm
+    dens = np.array([[30.0, 10.0], [50.0, 10.0], [50.0, 42.0], [30.0, 42.0]])
+    args = ((100, 100), np.array([20.0, 60.0]), np.array([1.0, 0.0]), 40.0, 48.0, 1.0, 1.0)
+    box, cortical, core, _ = solid_body_paths(body, *args, dens, 10.0)
+    r0, c0 = box[0].start, box[1].start
+    middle = cortical[60 - r0, 40 - c0]  # the side walls the beam crosses everywhere inside the body
+    assert cortical[41 - r0, 40 - c0] == pytest.approx(middle)  # no endplate line between body and dens
+    assert 0.0 < core[25 - r0, 40 - c0] < 0.5 * core[60 - r0, 40 - c0]  # the dens is narrower across the beam
+    box, alone, _, _ = solid_body_paths(body, *args)
+    assert alone[40 - box[0].start, 40 - box[1].start] > 3.0 * middle  # without the dens the endplate is a shell
