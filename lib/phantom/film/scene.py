@@ -1,5 +1,7 @@
-"""The film-style attenuation line integral: bodies with curved outlines and textured cores, rounded posterior
-elements drawn twice (left and right), the dens, C1, skull base, mandible, hyoid and shoulders over soft tissue.
+"""The film-style attenuation line integral: bodies with curved outlines and textured cores (C2 running on into
+the dens), the dense column of articular pillars drawn twice (left and right) with laminae and broad spinous
+processes (``film.posterior``), C1, skull base, occiput, mandible with teeth and hyoid (``film.head``), over soft
+tissue and shoulders (``film.soft``).
 
 Materials and the Beer-Lambert bookkeeping are the schematic style's (``lib.phantom.scene.MU_PER_MM``); only the
 shapes, the texture and the frame (``FilmSpec.to_px``) differ.

@@ -2,7 +2,8 @@
 
 Neck as a tube between the front of the neck and the back of it, widening into the head above C2; the airway
 (pharynx, then trachea) as a dark column in front of the prevertebral stripe, its calibre varying along its
-length; the shoulders as a dense band below a tilted edge. Path lengths in mm, float32 [rows, cols].
+length; the shoulders as a dense rounded mass below a curved edge
+(``FilmSpec.shoulder_weight``). Path lengths in mm, float32 [rows, cols].
 """
 
 from __future__ import annotations
