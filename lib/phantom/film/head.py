@@ -66,9 +66,9 @@ def _blob(centre: np.ndarray, axes, angle_rad: float, rng: np.random.Generator, 
 def skull_base_outline(c2: Body, rng: np.random.Generator) -> np.ndarray:
     """The skull base mass (condyles, mastoid, petrous bone) above and a little behind C1, rising forward."""
     d, top = _depth(c2), c2.posterior_mid + 0.5 * c2.height_mm * c2.v
-    centre = top + 0.1 * d * c2.u + 40.0 * c2.v
+    centre = top - 0.2 * d * c2.u + 40.0 * c2.v
     angle = math.atan2(c2.u[1], c2.u[0]) + math.radians(rng.uniform(12.0, 28.0))
-    return _blob(centre, (rng.uniform(24.0, 30.0), rng.uniform(11.0, 15.0)), angle, rng)
+    return _blob(centre, (rng.uniform(30.0, 38.0), rng.uniform(12.0, 16.0)), angle, rng)
 
 
 def occiput_curve(c2: Body, rng: np.random.Generator) -> np.ndarray:
@@ -135,13 +135,16 @@ def teeth_outlines(c2: Body, forward_mm: float, rng: np.random.Generator) -> Lis
     gonion = c2.corners["anterior_inferior"] + forward_mm * c2.u - 6.0 * c2.v
     fwd = _turn(c2.u, 14.0)
     n_body = _turn(fwd, 90.0)
-    edges = np.linspace(34.0, 76.0, 8)
+    widths = rng.uniform(0.8, 1.2, 7) * np.array([10.0, 10.0, 7.0, 7.0, 6.5, 6.0, 6.0])  # molars to incisors
+    edges = 34.0 + np.concatenate([[0.0], np.cumsum(widths)]) * 42.0 / widths.sum()
+    lean = rng.uniform(-1.5, 1.5)  # the crowns lean together (mm over a crown's height), so the rows are no grid
     out = []
     for a0, a1 in zip(edges[:-1], edges[1:]):
-        a0, a1 = a0 + 0.25, a1 - 0.25  # the thin dark gap between neighbours
+        a0, a1 = a0 + 0.15, a1 - 0.15  # the thin dark gap between neighbours
         crest = 18.0 + 2.0 * (0.5 * (a0 + a1) - 34.0) / 42.0 + rng.uniform(-0.8, 0.8)
-        low, high = rng.uniform(6.0, 8.5, size=2)
-        for lo, hi in ((crest, crest + low), (crest + low + 0.3, crest + low + 0.3 + high)):  # lower, then upper
-            box = [gonion + a * fwd + h * n_body for a, h in ((a0, lo), (a1, lo), (a1, hi), (a0, hi))]
+        low, high = rng.uniform(7.0, 9.5, size=2)
+        for lo, hi in ((crest, crest + low), (crest + low + 0.2, crest + low + 0.2 + high)):  # lower, then upper
+            box = [gonion + (a + lean * (h - lo) / (hi - lo)) * fwd + h * n_body
+                   for a, h in ((a0, lo), (a1, lo), (a1, hi), (a0, hi))]  # fmt: skip
             out.append(chaikin(np.array(box), rounds=2, cut=0.2))
     return out

@@ -55,7 +55,7 @@ SPINOUS_THICKNESS_MM = 9.0
 DENS_WIDTH_MM = 10.0
 MANDIBLE_HALF_MM = 4.5  # one half of the mandible across the beam: a thin plate inside a thick cortex
 SKULL_BASE_THICKNESS_MM = 22.0  # condyles, mastoid and petrous bone on top of each other
-OCCIPUT_THICKNESS_MM = 24.0  # the occipital bowl crossed edge-on
+OCCIPUT_THICKNESS_MM = 18.0  # the occipital bowl crossed edge-on
 VAULT_THICKNESS_MM = 12.0  # the vault's two tables, left and right
 TOOTH_THICKNESS_MM = 5.0  # one crown across the beam
 MU_CORT = MU_PER_MM["cortical"] - MU_PER_MM["soft"]
@@ -132,7 +132,7 @@ def _draw_head(acc, canc, spec: FilmSpec) -> None:
         _draw_bone(acc, canc, spec, bone, np.zeros(2))
     curve = occiput_curve(c2, rng)
     _draw_flat(acc, canc, spec, vault_outline(c2, curve), VAULT_THICKNESS_MM, 15.0, 0.8)
-    _draw_flat(acc, canc, spec, skull_base_outline(c2, rng), SKULL_BASE_THICKNESS_MM, 10.0, 1.2)
+    _draw_flat(acc, canc, spec, skull_base_outline(c2, rng), SKULL_BASE_THICKNESS_MM, 14.0, 1.0)
     _draw_flat(acc, canc, spec, occiput_outline(curve), OCCIPUT_THICKNESS_MM, 2.5, 1.2)
     # The far half of the mandible is magnified more and the head is rarely quite square to the beam: two halves
     # a few mm apart give the double inferior border and angle of real films.

@@ -12,6 +12,7 @@ from lib.phantom.film.head import (
 )
 from lib.phantom.film.shapes import dens_film_outline
 from lib.phantom.film.spec import sample_film_patient
+from lib.phantom.raster import fill_polygon
 
 
 def _c2(film_config, index=0):
@@ -57,8 +58,8 @@ def test_the_mandible_lies_in_front_of_c2_and_the_teeth_along_its_crest(film_con
     crowns = teeth_outlines(c2, 12.0, np.random.default_rng(1))
     assert len(crowns) == 14
     lows = crowns[::2]  # the lower row, back to front
-    for a, b in zip(lows, lows[1:]):  # side by side along the crest, a thin gap between neighbours
-        step = b.mean(axis=0) - a.mean(axis=0)
-        step /= np.linalg.norm(step)
-        assert (a @ step).max() < (b @ step).min()
+    origin = np.min(np.concatenate(lows), axis=0) - 2.0
+    masks = [fill_polygon(10.0 * (crown - origin), (1200, 1200)) for crown in lows]  # 0.1 mm pixels
+    assert all(m.any() for m in masks)
+    assert int(np.sum(masks, axis=0).max()) == 1  # side by side along the crest, never on top of each other
     assert _along(c2, lows[-1])[0].mean() > _along(c2, lows[0])[0].mean() + 30.0
