@@ -1,5 +1,7 @@
-"""The film-style attenuation line integral: bodies with curved outlines and textured cores, rounded posterior
-elements drawn twice (left and right), the dens, C1, skull base, mandible, hyoid and shoulders over soft tissue.
+"""The film-style attenuation line integral: bodies with curved outlines and textured cores (C2 running on into
+the dens), the dense column of articular pillars drawn twice (left and right) with laminae and broad spinous
+processes (``film.posterior``), C1, skull base, occiput, mandible with teeth and hyoid (``film.head``), over soft
+tissue and shoulders (``film.soft``).
 
 Materials and the Beer-Lambert bookkeeping are the schematic style's (``lib.phantom.scene.MU_PER_MM``); only the
 shapes, the texture and the frame (``FilmSpec.to_px``) differ.
@@ -7,39 +9,55 @@ shapes, the texture and the frame (``FilmSpec.to_px``) differ.
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Dict
 
 import numpy as np
 from scipy.spatial import ConvexHull
 
 from lib.phantom.anatomy import BODY_LEVELS
+from lib.phantom.film.head import (
+    REPLACED_HEAD,
+    REPLACED_SPINE,
+    c1_bones,
+    mandible_film_outline,
+    occiput_curve,
+    occiput_outline,
+    skull_base_outline,
+    teeth_outlines,
+    vault_outline,
+)
+from lib.phantom.film.posterior import film_spine_bones
 from lib.phantom.film.shapes import (
     body_outline,
     chaikin,
     dens_film_outline,
     ellipse_outline,
-    mandible_outline,
     spinous_outline,
 )
 from lib.phantom.film.soft import film_soft_tissue_mm, patient_grid
 from lib.phantom.film.spec import FilmSpec, axis_tilt_rad
 from lib.phantom.film.texture import shelled_outline, solid_body_paths, trabecular_field
 from lib.phantom.raster import shelled_polygon
-from lib.phantom.scene import BODY_WIDTH_PER_DEPTH, MU_PER_MM
-from lib.phantom.scene_bones import Bone, head_and_shoulder_bones, spine_bones
+from lib.phantom.scene import MU_PER_MM
+from lib.phantom.scene_bones import Bone, head_and_shoulder_bones
 
 CORTEX_MM = 0.9
 SUBCHONDRAL_MM = 1.8  # decay length of the denser bone under the endplates
 SUBCHONDRAL_GAIN = 0.6
-# The cancellous core of a body shows darker than its shell on real films: marrow fills most of it.
-CORE_SCALE = 0.65
+# Real bodies read as dense bright bone against the neck, far above the soft tissue: the core at a young adult's
+# cancellous density (about 0.49 /cm against the 0.45 of MU_PER_MM; an earlier 0.65 made faint grey boxes with a
+# bright outline).
+CORE_SCALE = 1.2
+# A subaxial body is about 1.5 times as wide as it is deep (uncinate processes included); the schematic style's 1.2
+# under-weights the bodies against the neck.
+FILM_BODY_WIDTH_PER_DEPTH = 1.5
 SPINOUS_THICKNESS_MM = 9.0
-MANDIBLE_THICKNESS_MM = 16.0  # both halves together
-# Clavicles and humeral heads are left to the shoulders' dense band, where a lateral film hides them; the mandible
-# is drawn as one outline of its own.
-REPLACED_BONES = ("clavicle", "humeral_heads", "mandible_body", "mandible_ramus")
-UNTEXTURED = ("skull",)  # the skull's many overlapping layers average its trabeculae out
+DENS_WIDTH_MM = 10.0
+MANDIBLE_HALF_MM = 4.5  # one half of the mandible across the beam: a thin plate inside a thick cortex
+SKULL_BASE_THICKNESS_MM = 22.0  # condyles, mastoid and petrous bone on top of each other
+OCCIPUT_THICKNESS_MM = 18.0  # the occipital bowl crossed edge-on
+VAULT_THICKNESS_MM = 12.0  # the vault's two tables, left and right
+TOOTH_THICKNESS_MM = 5.0  # one crown across the beam
 MU_CORT = MU_PER_MM["cortical"] - MU_PER_MM["soft"]
 MU_CANC = MU_PER_MM["cancellous"] - MU_PER_MM["soft"]
 
@@ -70,10 +88,8 @@ def _draw_bone(acc, canc, spec: FilmSpec, bone: Bone, shift_mm: np.ndarray) -> N
         return
     box, cortical, inner = out
     acc[box] += MU_CORT * cortical
-    if bone.inner == "cancellous" and bone.name not in UNTEXTURED:
+    if bone.inner == "cancellous":
         canc[box] += MU_CANC * inner
-    elif bone.inner == "cancellous":
-        acc[box] += MU_CANC * inner
     else:
         acc[box] += (MU_PER_MM[bone.inner] - MU_PER_MM["soft"]) * inner
 
@@ -92,9 +108,11 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     depth = float(np.linalg.norm(body.corners["anterior_inferior"] - body.corners["posterior_inferior"]))
     post = spec.to_px(body.posterior_mid)
     ant_dir = spec.to_px(body.posterior_mid + body.u) - post
+    # C2's tall body runs on into the dens as one bone (the level map labels the two together too).
+    dens = spec.to_px(dens_film_outline(body)) if level == "C2" else None
     out = solid_body_paths(
         spec.to_px(outline_mm), acc.shape, post, ant_dir / np.linalg.norm(ant_dir), depth * s,
-        BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s,
+        FILM_BODY_WIDTH_PER_DEPTH * depth, CORTEX_MM, s, dens, DENS_WIDTH_MM,
     )  # fmt: skip
     if out is None:
         return
@@ -105,34 +123,29 @@ def _draw_body(acc, canc, spec: FilmSpec, level: str, outline_mm: np.ndarray) ->
     canc[box] += CORE_SCALE * MU_CANC * core * sclerosis
 
 
-def _film_head_bone(bone: Bone, spec: FilmSpec) -> Bone:
-    """The skull as a large shell whose lower margin is the occiput, and a shorter mandibular body."""
+def _draw_head(acc, canc, spec: FilmSpec) -> None:
+    """Vault, skull base, occiput, hyoid, the two halves of the mandible and the teeth (``film.head``)."""
     c2 = spec.spine.bodies["C2"]
-    if bone.name == "occiput":
-        centre = c2.posterior_mid - 5.0 * c2.u + 88.0 * c2.v
-        # Filled with dense bone and a thin rim: the skull base shows as a bright mass, not a ring.
-        return dataclasses.replace(
-            bone,
-            name="skull",
-            thickness_mm=30.0,
-            cortex_mm=0.8,
-            inner="cancellous",
-            roll_mm=14.0,
-            ellipse_mm=(centre, (92.0, 62.0), 0.2),
-        )
-    return bone
-
-
-# Posterior elements a film shows clearly: thicker spinous processes and laminae, pillars with thinner rims.
-_POSTERIOR_SCALE = {"spinous": (1.5, 1.0), "lamina": (1.5, 1.0), "pillar": (1.0, 0.6), "pedicle": (0.6, 0.5)}
-
-
-def _film_posterior_bone(bone: Bone) -> Bone:
-    kind = bone.name.split("_")[-1]
-    if kind not in _POSTERIOR_SCALE:
-        return bone
-    thick, cortex = _POSTERIOR_SCALE[kind]
-    return dataclasses.replace(bone, thickness_mm=bone.thickness_mm * thick, cortex_mm=bone.cortex_mm * cortex)
+    a = spec.acquisition
+    rng = np.random.default_rng(np.random.SeedSequence([a["skull_seed"], 1]))
+    for bone in (b for b in head_and_shoulder_bones(spec) if b.name not in REPLACED_HEAD):  # the hyoid
+        _draw_bone(acc, canc, spec, bone, np.zeros(2))
+    curve = occiput_curve(c2, rng)
+    _draw_flat(acc, canc, spec, vault_outline(c2, curve), VAULT_THICKNESS_MM, 15.0, 0.8)
+    _draw_flat(acc, canc, spec, skull_base_outline(c2, rng), SKULL_BASE_THICKNESS_MM, 14.0, 1.0)
+    _draw_flat(acc, canc, spec, occiput_outline(curve), OCCIPUT_THICKNESS_MM, 2.5, 1.2)
+    # The far half of the mandible is magnified more and the head is rarely quite square to the beam: two halves
+    # a few mm apart give the double inferior border and angle of real films.
+    split = (1.5 + a["rotation_offset_mm"]) * 0.5 * (0.6 * c2.u - 0.8 * c2.v)
+    jaw = mandible_film_outline(c2, a["jaw_forward_mm"])
+    for sign in (1.0, -1.0):
+        _draw_flat(acc, canc, spec, jaw + sign * split, MANDIBLE_HALF_MM, 2.5, 2.4)
+    for crown in teeth_outlines(c2, a["jaw_forward_mm"], rng):  # enamel: as dense as cortex all through
+        for sign in (1.0, -1.0):  # left and right rows, apart like the two halves of the jaw
+            out = shelled_outline(spec.to_px(crown + sign * split), acc.shape, TOOTH_THICKNESS_MM, 2.0, 1.0,
+                                  spec.px_per_mm)  # fmt: skip
+            if out is not None:
+                acc[out[0]] += MU_CORT * (out[1] + out[2])
 
 
 def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
@@ -143,19 +156,20 @@ def film_line_integral(spec: FilmSpec, rng: np.random.Generator) -> np.ndarray:
     canc = np.zeros_like(acc)
     for level, outline in film_outlines(spec).items():
         _draw_body(acc, canc, spec, level, outline)
-    single, paired = spine_bones(spec)
-    single = [_film_posterior_bone(b) for b in single if b.name != "C2_dens" and not b.name.endswith("_spinous")]
+    single, paired = film_spine_bones(spec)
+    drop = REPLACED_SPINE + ("C2_dens",)
+    single = [b for b in single if b.name not in drop and not b.name.endswith("_spinous")]
+    paired = [b for b in paired if b.name not in drop]
+    c1_single, c1_paired = c1_bones(spec.spine.bodies["C2"])
+    single, paired = single + c1_single, paired + c1_paired
     for level in BODY_LEVELS:
         outline = spinous_outline(spec.spine.bodies[level], level)
         _draw_flat(acc, canc, spec, outline, SPINOUS_THICKNESS_MM, 2.0, 1.0)
-    paired = [_film_posterior_bone(b) for b in paired]
-    single.append(Bone("C2_dens", 10.0, 1.0, dens_film_outline(spec.spine.bodies["C2"]), roll_mm=2.5))
     # A slightly rotated neck separates left and right posterior elements into double contours.
     c7 = spec.spine.bodies["C7"]
     offset = 0.5 * spec.acquisition["rotation_offset_mm"] * (0.8 * c7.u + 0.6 * c7.v)
-    head = [_film_head_bone(b, spec) for b in head_and_shoulder_bones(spec) if b.name not in REPLACED_BONES]
-    _draw_flat(acc, canc, spec, mandible_outline(spec.spine.bodies["C2"]), MANDIBLE_THICKNESS_MM, 3.0, 2.2)
-    for bone in single + head:
+    _draw_head(acc, canc, spec)
+    for bone in single:
         _draw_bone(acc, canc, spec, bone, np.zeros(2))
     for bone in paired:
         _draw_bone(acc, canc, spec, bone, offset)

@@ -113,7 +113,8 @@ def spinous_outline(body: Body, level: str) -> np.ndarray:
     root = body.spinolaminar - 0.1 * h * body.v
     length = body.spinous_mm
     big = level in ("C2", "C7", "T1")
-    root_half, neck_half, tip_half = (0.42 if big else 0.32) * h, 2.6 if big else 2.0, 4.2 if big else 3.0
+    # Broad processes: on a real film C3-C6 are stubby plates, not sticks, and C2's is a large block.
+    root_half, neck_half, tip_half = (0.5 if big else 0.4) * h, 3.8 if big else 3.0, 5.0 if big else 3.8
     # (distance along the process, half width) on its cranial side, then back along its caudal side.
     profile = [(0.0, root_half), (0.25, 0.55 * root_half + 0.45 * neck_half), (0.6, neck_half), (0.85, tip_half),
                (1.0, 0.6 * tip_half)]  # fmt: skip
@@ -125,26 +126,3 @@ def spinous_outline(body: Body, level: str) -> np.ndarray:
 def _turn(vec: np.ndarray, deg: float) -> np.ndarray:
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     return np.array([c * vec[0] - s * vec[1], s * vec[0] + c * vec[1]])
-
-
-def mandible_outline(c2: Body) -> np.ndarray:
-    """The mandible seen from the side (patient frame, mm): ramus rising from a rounded angle to the condyle and the
-    coronoid notch, the body running forward to the chin, thinner towards the alveolar crest."""
-    gonion = c2.corners["anterior_inferior"] + 30.0 * c2.u - 4.0 * c2.v  # where the schematic style puts it
-    fwd = _turn(c2.u, 18.0)  # along the body, rising a little forwards
-    up = _turn(c2.v, 12.0)  # along the ramus, leaning back
-    n_body = _turn(fwd, 90.0)
-    pts = [
-        gonion + 3.0 * up - 1.0 * fwd,  # posterior border of the ramus, low
-        gonion + 45.0 * up - 2.0 * fwd,  # condyle, back
-        gonion + 50.0 * up + 6.0 * fwd,  # condyle, top
-        gonion + 40.0 * up + 12.0 * fwd,  # sigmoid notch
-        gonion + 48.0 * up + 22.0 * fwd,  # coronoid tip
-        gonion + 24.0 * up + 28.0 * fwd,  # anterior border of the ramus
-        gonion + 22.0 * n_body + 40.0 * fwd,  # alveolar crest, molars
-        gonion + 24.0 * n_body + 78.0 * fwd,  # alveolar crest, incisors
-        gonion + 4.0 * n_body + 84.0 * fwd,  # chin
-        gonion - 2.0 * n_body + 70.0 * fwd,  # inferior border
-        gonion + 3.0 * fwd,  # the angle
-    ]
-    return chaikin(np.array(pts), rounds=2, cut=0.25)

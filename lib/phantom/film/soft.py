@@ -2,7 +2,8 @@
 
 Neck as a tube between the front of the neck and the back of it, widening into the head above C2; the airway
 (pharynx, then trachea) as a dark column in front of the prevertebral stripe, its calibre varying along its
-length; the shoulders as a dense band below a tilted edge. Path lengths in mm, float32 [rows, cols].
+length; the shoulders as a dense rounded mass below a curved edge
+(``FilmSpec.shoulder_weight``). Path lengths in mm, float32 [rows, cols].
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 
 from lib.phantom.anatomy import BODY_LEVELS
-from lib.phantom.film.shapes import mandible_outline
+from lib.phantom.film.head import mandible_film_outline
 from lib.phantom.film.spec import FilmSpec
 
 
@@ -66,7 +67,7 @@ def film_soft_tissue_mm(spec: FilmSpec, grid: np.ndarray, rng: np.random.Generat
 
 
 def _mandible_outline(spec: FilmSpec) -> np.ndarray:
-    return mandible_outline(spec.spine.bodies["C2"])
+    return mandible_film_outline(spec.spine.bodies["C2"], spec.acquisition["jaw_forward_mm"])
 
 
 def mandible_low_mm(spec: FilmSpec) -> float:

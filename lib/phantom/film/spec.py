@@ -23,6 +23,7 @@ from lib.phantom.patient import VISIBLE_FRACTION_TO_ANNOTATE, PatientSpec, body_
 MAX_ROTATION_DEG = 20.0
 SPACING_RANGE_MM = (0.10, 0.20)
 MAGNIFICATION_RANGE = (1.08, 1.25)
+SHOULDER_MAX_RISE_MM = 20.0  # how far the shoulders' edge may climb behind the spine
 # Share of a flexion/extension angle carried by each segment C2/3 .. C6/7 (mid-cervical segments move most).
 POSTURE_SHARE = np.array([0.16, 0.2, 0.24, 0.24, 0.16])
 
@@ -52,18 +53,28 @@ class FilmSpec(PatientSpec):
         return np.stack([-dx / (self.facing * s), -dy / s], axis=-1)
 
     def shoulder_weight(self, cols: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """0 above the shoulders' top edge, rising smoothly to 1 below it.
+        """0 above the shoulders' top edge, rising to 1 below it.
 
-        The edge is a line on the image (shoulders stay roughly level however the neck sits in the frame) through
-        the point ``shoulder_drop_mm`` below C7's mid-body, sloping by ``shoulder_slope_rad`` towards the back.
+        The edge is a curve on the image (shoulders stay roughly level however the neck sits in the frame) through
+        the point ``shoulder_drop_mm`` below C7's mid-body: it falls by ``shoulder_slope_rad`` towards the face, and
+        in front of ``shoulder_dome_mm`` it curves down ever faster (radius ``shoulder_radius_mm``), so the shoulder
+        is a rounded mass rising obliquely from the bottom, as on real films, not a flat band. Behind the spine the
+        edge climbs gently (half the slope) up to ``SHOULDER_MAX_RISE_MM``. The mass is rounded, so the path
+        length through it rises steeply at the edge (a quarter ellipse over ``shoulder_ramp_mm``), which makes the
+        edge crisp and the inside bright.
         """
         a = self.acquisition
         cols, rows = np.broadcast_arrays(np.asarray(cols, np.float64), np.asarray(rows, np.float64))
         c7 = self.to_px(self.spine.bodies["C7"].posterior_mid)
         s = self.px_per_mm
-        top = c7[1] + a["shoulder_drop_mm"] * s - self.facing * math.tan(a["shoulder_slope_rad"]) * (cols - c7[0])
+        forward = -self.facing * (cols - c7[0]) / s  # mm towards the face, along the image's rows
+        slope = math.tan(a["shoulder_slope_rad"])
+        fall = np.where(forward > 0.0, slope * forward, np.maximum(0.5 * slope * forward, -SHOULDER_MAX_RISE_MM))
+        ahead = np.maximum(forward - a["shoulder_dome_mm"], 0.0)
+        fall = fall + ahead * ahead / (2.0 * a["shoulder_radius_mm"])
+        top = c7[1] + (a["shoulder_drop_mm"] + fall) * s
         t = np.clip((rows - top) / (a["shoulder_ramp_mm"] * s), 0.0, 1.0)
-        return t * t * (3.0 - 2.0 * t)
+        return np.sqrt(t * (2.0 - t))
 
 
 def film_rng(seed: int, index: int) -> np.random.Generator:
@@ -140,10 +151,11 @@ def _frame(rng: np.random.Generator, spec: FilmSpec) -> None:
 def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
     bits = int(rng.choice((8, 10, 12, 12, 14, 16)))
     return {
-        "shoulder_drop_mm": rng.uniform(-18.0, 30.0),
-        "shoulder_slope_rad": math.radians(rng.uniform(-12.0, 6.0)),
-        "shoulder_ramp_mm": rng.uniform(8.0, 18.0),
-        "shoulder_tissue_mm": rng.uniform(120.0, 190.0),
+        # From above C6's middle to below C7: the shoulders hide C7 on many films and C6 on some (clinical.md).
+        "shoulder_drop_mm": rng.uniform(-24.0, 24.0),
+        "shoulder_slope_rad": math.radians(rng.uniform(8.0, 30.0)),
+        "shoulder_ramp_mm": rng.uniform(12.0, 30.0),
+        "shoulder_tissue_mm": rng.uniform(160.0, 240.0),
         "neck_width_mm": rng.uniform(95.0, 140.0),
         "neck_front_mm": rng.uniform(36.0, 52.0),
         "neck_back_mm": rng.uniform(42.0, 65.0),
@@ -171,8 +183,20 @@ def _acquisition(rng: np.random.Generator, spec: FilmSpec) -> dict:
         "marker_seed": int(rng.integers(0, 2**31 - 1)),
         "monochrome1": float(rng.random() < 0.4),
         "bits_stored": bits,
-        "trabecular_amount": rng.uniform(0.15, 0.3),
+        # Mottled cancellous bone: strong enough to read as texture through the processing, as on real films.
+        "trabecular_amount": rng.uniform(0.35, 0.55),
     }
+
+
+def _shape_extras(acquisition: dict) -> None:
+    """Where the shoulders' edge starts to curve down in front and how fast, where the mandible sits, and the seed of
+    the skull base's outline; from a stream of their own (seeded by the marker seed) so that every other draw of the
+    film stays as it was before these shapes were added."""
+    rng = np.random.default_rng(np.random.SeedSequence([acquisition["marker_seed"], 11]))
+    acquisition["shoulder_dome_mm"] = rng.uniform(0.0, 25.0)
+    acquisition["shoulder_radius_mm"] = rng.uniform(40.0, 110.0)
+    acquisition["jaw_forward_mm"] = rng.uniform(12.0, 30.0)  # the mandible's angle in front of C2
+    acquisition["skull_seed"] = int(rng.integers(0, 2**31 - 1))
 
 
 def sample_film_patient(config: PhantomConfig, index: int) -> FilmSpec:
@@ -190,6 +214,7 @@ def sample_film_patient(config: PhantomConfig, index: int) -> FilmSpec:
     spec.spacing_mm = float(round(rng.uniform(*SPACING_RANGE_MM), 4))
     spec.image_id = f"film_{config.seed}_{index:04d}"
     spec.acquisition = _acquisition(rng, spec)
+    _shape_extras(spec.acquisition)
     _frame(rng, spec)
     visible = {lv: body_visible_fraction(spec, lv) >= VISIBLE_FRACTION_TO_ANNOTATE for lv in BODY_LEVELS[:-1]}
     for segment in SEGMENTS:

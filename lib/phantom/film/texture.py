@@ -47,14 +47,19 @@ def solid_body_paths(
     width_mm: float,
     cortex_mm: float,
     px_per_mm: float,
+    process_px: Optional[np.ndarray] = None,
+    process_width_mm: float = 0.0,
 ) -> Optional[Tuple[Box, np.ndarray, np.ndarray, np.ndarray]]:
     """(box, cortical mm, core mm, distance to the outline in mm) of a body inside ``outline_px`` [N, 2].
 
-    The axial section is an ellipse: ``width_mm`` wide, ``depth_px`` deep from ``posterior_px`` along the unit
-    ``anterior_dir`` (pixel frame). The shell is ``cortex_mm`` thick everywhere, so endplates, crossed flat by the
-    beam, show as bright lines and the walls as thin rims. None when the outline is outside the image.
+    The axial section is round in front and flat behind (``_d_section``): ``width_mm`` wide, ``depth_px`` deep
+    from ``posterior_px`` along the unit ``anterior_dir`` (pixel frame). The shell is ``cortex_mm`` thick
+    everywhere, so endplates, crossed flat by the beam, show as bright lines and the walls as thin rims.
+    ``process_px``: an outline joined to the body as one solid (C2's dens), ``process_width_mm`` wide where it
+    leaves the body; the shell then runs round the joint outline only, with no cortical line across the joint.
+    None when the outline is outside the image.
     """
-    placed = _placed(outline_px, shape, px_per_mm)
+    placed = _placed(outline_px, shape, px_per_mm, process_px)
     if placed is None:
         return None
     box, inside, dist_mm = placed
@@ -64,11 +69,27 @@ def solid_body_paths(
     half = 0.5 * depth_px
     x = (a - half) / half
     soft_edge = np.clip(dist_mm / 0.35, 0.0, 1.0)
-    outer = width_mm * np.sqrt(np.clip(1.0 - x * x, 0.02, None)) * soft_edge * inside
+    outer = width_mm * _d_section(x, 0.02) * soft_edge * inside
     half_in = max(half - cortex_mm * px_per_mm, 1.0)
     x_in = (a - half) / half_in
-    core = (width_mm - 2 * cortex_mm) * np.sqrt(np.clip(1.0 - x_in * x_in, 0.0, None)) * (dist_mm > cortex_mm)
+    core = (width_mm - 2 * cortex_mm) * _d_section(x_in, 0.0) * (dist_mm > cortex_mm)
+    if process_px is not None:
+        # Outside the body's own outline the solid is the process: narrower across the beam.
+        narrow = np.where(fill_polygon(outline_px, shape)[box], 1.0, process_width_mm / width_mm)
+        outer, core = outer * narrow, core * narrow
     return box, (outer - core).astype(np.float32), core.astype(np.float32), dist_mm
+
+
+def _d_section(x: np.ndarray, floor: float) -> np.ndarray:
+    """Relative transverse width of a body's axial section at ``x`` (-1 posterior wall, +1 anterior wall).
+
+    Round in front, nearly flat behind: the posterior wall of a cervical body is a flat plate across the beam, so
+    the beam runs along its cortex for most of the body's width and the wall shows as the crisp bright line of real
+    films (an elliptical section would only graze it).
+    """
+    front = np.sqrt(np.clip(1.0 - x * x, floor, None))
+    back = np.clip(1.0 - x**4, floor**2, None) ** 0.25
+    return np.where(x < 0.0, back, front)
 
 
 def shelled_outline(
@@ -86,12 +107,16 @@ def shelled_outline(
     return box, outer - inner, inner
 
 
-def _placed(outline_px: np.ndarray, shape: Tuple[int, int], px_per_mm: float):
-    """(box, inside mask, distance to the outline in mm) of an outline in the image; None when it falls outside."""
-    box = bbox(outline_px, shape, pad=2.0)
+def _placed(outline_px: np.ndarray, shape: Tuple[int, int], px_per_mm: float, extra_px: Optional[np.ndarray] = None):
+    """(box, inside mask, distance to the outline in mm) of an outline (joined with ``extra_px``) in the image;
+    None when it falls outside."""
+    both = outline_px if extra_px is None else np.concatenate([outline_px, extra_px])
+    box = bbox(both, shape, pad=2.0)
     if box is None:
         return None
     inside = fill_polygon(outline_px, shape)[box]
+    if extra_px is not None:
+        inside |= fill_polygon(extra_px, shape)[box]
     if not inside.any():
         return None
     return box, inside, ndimage.distance_transform_edt(inside).astype(np.float32) / px_per_mm
