@@ -17,7 +17,7 @@ from typing import List
 import numpy as np
 
 from lib.phantom.anatomy import Body
-from lib.phantom.film.shapes import _bezier, _turn, chaikin
+from lib.phantom.film.shapes import bezier, chaikin, turn
 from lib.phantom.scene_bones import Bone
 
 # The schematic style's C1 (rings from ellipses) and head bones that the film draws its own way.
@@ -77,7 +77,7 @@ def occiput_curve(c2: Body, rng: np.random.Generator) -> np.ndarray:
     back, up = -c2.u, c2.v
     p1 = opisthion + rng.uniform(30.0, 42.0) * back - rng.uniform(0.0, 5.0) * up  # towards the inion
     p2 = opisthion + rng.uniform(45.0, 58.0) * back + rng.uniform(40.0, 55.0) * up
-    return _bezier(opisthion, p1, p2, 32)
+    return bezier(opisthion, p1, p2, 32)
 
 
 def occiput_outline(curve: np.ndarray) -> np.ndarray:
@@ -106,9 +106,9 @@ def mandible_film_outline(c2: Body, forward_mm: float = 22.0) -> np.ndarray:
     the body curving forward and up to the chin; the angle ``forward_mm`` in front of C2's anterior-inferior
     corner (12-30 mm on films, with the head's posture)."""
     gonion = c2.corners["anterior_inferior"] + forward_mm * c2.u - 6.0 * c2.v
-    fwd = _turn(c2.u, 14.0)  # along the body, rising a little forwards
-    up = _turn(c2.v, 10.0)  # along the ramus, leaning back
-    n_body = _turn(fwd, 90.0)
+    fwd = turn(c2.u, 14.0)  # along the body, rising a little forwards
+    up = turn(c2.v, 10.0)  # along the ramus, leaning back
+    n_body = turn(fwd, 90.0)
     pts = [
         gonion + 4.0 * up - 2.0 * fwd,  # posterior border of the ramus, low
         gonion + 30.0 * up - 3.5 * fwd,  # posterior border, concave
@@ -133,8 +133,8 @@ def teeth_outlines(c2: Body, forward_mm: float, rng: np.random.Generator) -> Lis
     """Crowns of the lower and upper teeth along the crest, packed side by side with thin gaps and uneven heights
     (patient frame)."""
     gonion = c2.corners["anterior_inferior"] + forward_mm * c2.u - 6.0 * c2.v
-    fwd = _turn(c2.u, 14.0)
-    n_body = _turn(fwd, 90.0)
+    fwd = turn(c2.u, 14.0)
+    n_body = turn(fwd, 90.0)
     widths = rng.uniform(0.8, 1.2, 7) * np.array([10.0, 10.0, 7.0, 7.0, 6.5, 6.0, 6.0])  # molars to incisors
     edges = 34.0 + np.concatenate([[0.0], np.cumsum(widths)]) * 42.0 / widths.sum()
     lean = rng.uniform(-1.5, 1.5)  # the crowns lean together (mm over a crown's height), so the rows are no grid

@@ -22,14 +22,14 @@ ANTERIOR_CONCAVITY_MM = 0.6
 UNCINATE_MM = 0.8  # rise of the posterior end of a C3-C7 superior endplate
 
 
-def _bezier(p0, p1, p2, n: int) -> np.ndarray:
+def bezier(p0, p1, p2, n: int) -> np.ndarray:
     t = np.linspace(0.0, 1.0, n)[:, None]
     return (1 - t) ** 2 * p0 + 2 * (1 - t) * t * p1 + t * t * p2
 
 
 def _curve(a: np.ndarray, b: np.ndarray, bulge: np.ndarray, n: int = 24) -> np.ndarray:
     """Points from ``a`` to ``b`` through a quadratic curve whose middle is offset by ``bulge`` (mm vector)."""
-    return _bezier(a, 0.5 * (a + b) + 2.0 * bulge, b, n)
+    return bezier(a, 0.5 * (a + b) + 2.0 * bulge, b, n)
 
 
 def body_outline(body: Body, level: str, lip_mm: float = 0.8, rng: Optional[np.random.Generator] = None) -> np.ndarray:
@@ -53,13 +53,13 @@ def body_outline(body: Body, level: str, lip_mm: float = 0.8, rng: Optional[np.r
     anterior = _curve(a_s - r * v, a_i + r * v, -ant * u)
     # Anterior-inferior corner with its lip pointing down.
     lip_tip = a_i - lip * v + 0.3 * lip * u
-    corner_ai = _bezier(a_i + r * v, a_i + 0.4 * lip * u, lip_tip, 8)
+    corner_ai = bezier(a_i + r * v, a_i + 0.4 * lip * u, lip_tip, 8)
     inferior = _curve(lip_tip - 0.4 * r * u, p_i + r * u, inf_sag * v)
-    corner_pi = _bezier(p_i + r * u, p_i, p_i + r * v, 8)
+    corner_pi = bezier(p_i + r * u, p_i, p_i + r * v, 8)
     posterior = _curve(p_i + r * v, p_s - r * v, 0.15 * u, 16)
-    corner_ps = _bezier(p_s - r * v, p_s + 0.6 * unc * v, p_s + r * u + unc * v, 8)
+    corner_ps = bezier(p_s - r * v, p_s + 0.6 * unc * v, p_s + r * u + unc * v, 8)
     superior = _curve(p_s + r * u + unc * v, a_s - r * u, -sup_sag * v)
-    corner_as = _bezier(a_s - r * u, a_s, a_s - r * v, 8)
+    corner_as = bezier(a_s - r * u, a_s, a_s - r * v, 8)
     parts = (anterior, corner_ai, inferior, corner_pi, posterior, corner_ps, superior, corner_as)
     pts = np.concatenate([p[:-1] for p in parts])
     return pts
@@ -123,6 +123,6 @@ def spinous_outline(body: Body, level: str) -> np.ndarray:
     return chaikin(np.array(upper + lower), rounds=2, cut=0.25)
 
 
-def _turn(vec: np.ndarray, deg: float) -> np.ndarray:
+def turn(vec: np.ndarray, deg: float) -> np.ndarray:
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     return np.array([c * vec[0] - s * vec[1], s * vec[0] + c * vec[1]])
