@@ -42,5 +42,5 @@ def train_rank(rank: int, world_size: int, ports: dict, studies: str, model_dir:
         )
         task = MODEL_REGISTRY[model](settings, APP_DIR).trainer()
         stats = task({"model": model, "name": "ddp", **REQUESTS[model]}, datastore)
-        torch.save(task.network.state_dict(), Path(out) / f"{model}_rank{rank}.pt")
+        torch.save(task.trained_network.state_dict(), Path(out) / f"{model}_rank{rank}.pt")
         (Path(out) / f"{model}_rank{rank}.json").write_text(json.dumps(stats.get("publish"), default=str))

@@ -213,7 +213,7 @@ class CompressionTrainer(PlainTrainTask):
                 best = history[-1]
                 if distributed.is_rank_zero():
                     torch.save({"model": network.state_dict()}, candidate)
-        self.network = network  # the trained weights of this rank (equal on every rank)
+        self.trained_network = network  # the trained weights of this rank (equal on every rank)
         stats = {
             "history": history,
             "best_metric": best["val_auc"],

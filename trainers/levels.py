@@ -308,7 +308,8 @@ class LevelsTrainer(BasicTrainTask):
     def _after_run(self, context: Context) -> None:
         network = getattr(context.network, "module", context.network)
         distributed.broadcast_buffers(network)
-        self.network = network  # this rank's trained weights (equal on every rank)
+        self.trained_network = network  # this rank's trained weights (equal on every rank)
+        # (not ``self.network``: that is the method MONAI Label calls to build the next run's network)
         if distributed.is_rank_zero():
             self._publish(context, context.request, self._started)
         else:
