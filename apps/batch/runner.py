@@ -54,18 +54,10 @@ def _worker_class(threads: int, gpus: float = 0.0):
                 self.client = DICOMwebClient(url=dicomweb_url)
 
         def process(self, film: dict, result_dir: str) -> tuple[str, dict]:
-            from apps.batch.worker import process_film
-            from lib.core.errors import AppError
+            from apps.batch.worker import film_outcome
 
-            item = Film(**film)
-            try:
-                record = process_film(self.pipeline, item, Path(result_dir), self.client, self.url, self.write_back)
-                return "done", record
-            except AppError as exc:  # the film itself (unreadable, not a radiograph): the same answer next time
-                return "failed", {"key": item.key, "source": item.source, "reason": str(exc), "retry": False}
-            except Exception as exc:  # noqa: BLE001 - any film may be broken in its own way; the run goes on
-                reason = f"{type(exc).__name__}: {exc}"
-                return "failed", {"key": item.key, "source": item.source, "reason": reason, "retry": True}
+            item, folder = Film(**film), Path(result_dir)
+            return film_outcome(lambda: self.pipeline, item, folder, self.client, self.url, self.write_back)
 
     return PipelineWorker
 

@@ -3,7 +3,7 @@ findings back into the series' study.
 
 New series come from Orthanc's change feed (``GET <root>/changes?since=N``, ``<root>`` the REST root above the
 DICOMweb URL) when the server is Orthanc, else from a QIDO series listing compared with the series already seen.
-Each film goes through ``apps.batch.worker.process_film`` (the pipeline of ``predict`` and ``batch-infer``, the
+Each film goes through ``apps.batch.worker.film_outcome`` (the pipeline of ``predict`` and ``batch-infer``, the
 same STOW-RS write-back) into a ``lib.batch.results.ResultStore`` keyed by SOPInstanceUID, so a film is done once
 however often it is announced. The feed's position is kept by ``lib.batch.watch_state``. The models are loaded
 in this process on the first film (a poll that finds nothing new loads nothing) and kept for the next polls.
@@ -22,7 +22,7 @@ from typing import Optional
 
 from apps.batch.runner import append_event
 from apps.batch.sources import Film, qido_filters, qido_value, series_films
-from apps.batch.worker import process_film, with_retry
+from apps.batch.worker import film_outcome, with_retry
 from apps.paths import APP_DIR
 from lib.batch.results import ResultStore
 from lib.batch.summary import write_summary
@@ -36,7 +36,6 @@ from lib.batch.watch_state import (
     save_state,
     saved_feed,
 )
-from lib.core.errors import AppError
 
 logger = logging.getLogger(__name__)
 
@@ -242,18 +241,13 @@ class Watcher:
 
     def _film(self, film: Film) -> str:
         """Process one claimed film; the reason to try its series again, or "" (done, or refused for itself)."""
-        status, retry = "done", ""
         try:
-            pipeline, folder = self.pipeline(), self.store.result_dir(film.key)
-            record = process_film(pipeline, film, folder, self.client, self.url, self.write_back)
-        except AppError as exc:  # the film itself (unreadable, not a radiograph): the same answer next time
-            status, record = "failed", {"key": film.key, "source": film.source, "reason": str(exc), "retry": False}
-        except Exception as exc:  # noqa: BLE001 - the server away past the wait, a broken file: the watcher goes on
-            retry = f"{type(exc).__name__}: {exc}"
-            status, record = "failed", {"key": film.key, "source": film.source, "reason": retry, "retry": True}
+            folder = self.store.result_dir(film.key)
+            status, record = film_outcome(self.pipeline, film, folder, self.client, self.url, self.write_back)
         except BaseException:  # Ctrl-C: the film is neither done nor failed, and nobody holds it
             self.store.release(film.key)
             raise
+        retry = record["reason"] if status == "failed" and record["retry"] else ""
         if status == "done":
             self.store.finish(film.key, record)
             self.report["done"] += 1

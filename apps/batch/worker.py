@@ -79,3 +79,19 @@ def process_film(pipeline, film: Film, result_dir: Path, client=None, url: str =
         "stored_series": stored,
         "seconds": round(time.monotonic() - started, 3),
     }
+
+
+def film_outcome(get_pipeline, film: Film, result_dir: Path, client=None, url: str = "", write_back: bool = False):
+    """``("done", record)`` or ``("failed", record)`` for one film through ``process_film`` with the pipeline
+    ``get_pipeline()`` returns (a watcher builds it on its first film). A film refused for itself (unreadable, not a
+    radiograph) gets ``retry: False``, the same answer next time; any other failure (the server away past the wait,
+    a broken file) ``retry: True``. Never raises for an ``Exception``."""
+    from lib.core.errors import AppError
+
+    try:
+        return "done", process_film(get_pipeline(), film, result_dir, client, url, write_back)
+    except AppError as exc:
+        return "failed", {"key": film.key, "source": film.source, "reason": str(exc), "retry": False}
+    except Exception as exc:  # noqa: BLE001 - any film may be broken in its own way; the run goes on
+        reason = f"{type(exc).__name__}: {exc}"
+        return "failed", {"key": film.key, "source": film.source, "reason": reason, "retry": True}
