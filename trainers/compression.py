@@ -158,7 +158,7 @@ class CompressionTrainer(PlainTrainTask):
         started = time.time()
         options = self._options(options)
         torch.manual_seed(int(options["seed"]))  # the same initial weights on every rank (DDP broadcasts rank 0's)
-        rank, world = distributed.rank(), (torch.distributed.get_world_size() if distributed.active() else 1)
+        rank, world = distributed.rank(), distributed.world_size()
         generator = torch.Generator().manual_seed(int(options["seed"]) + rank)  # each rank its own augmentations
         device = str(torch.device(self._device).type)
         if distributed.active() and device == "cuda":

@@ -313,7 +313,7 @@ class LevelsTrainer(BasicTrainTask):
         if distributed.is_rank_zero():
             self._publish(context, context.request, self._started)
         else:
-            rank, world = distributed.rank(), torch.distributed.get_world_size()
+            rank, world = distributed.rank(), distributed.world_size()
             self._publish_stats = {"published": False, "reason": f"rank {rank} of {world}: rank 0 publishes"}
         distributed.barrier()
 

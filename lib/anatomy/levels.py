@@ -295,8 +295,9 @@ def clean_levels(
 
 def _numbered(bodies: list, report: LevelReport) -> list:
     """(body, level id) pairs: counted from C2 when the top body is C2, else the model's ids made consistent."""
-    axis = principal_axis(np.array([b.centroid for b in bodies]))
-    axes, _ = _local_axes(np.array([b.centroid for b in bodies]), 1.0)
+    centroids = np.array([b.centroid for b in bodies])
+    axis = principal_axis(centroids)
+    axes, _ = _local_axes(centroids, 1.0)
     report.c2_in_view = is_c2(body_heights(bodies, axes))
     if not report.c2_in_view:
         return _assign_levels(bodies, report.warnings)

@@ -88,6 +88,10 @@ def rank() -> int:
     return dist.get_rank() if active() else 0
 
 
+def world_size() -> int:
+    return dist.get_world_size() if active() else 1
+
+
 def is_rank_zero() -> bool:
     return rank() == 0
 
