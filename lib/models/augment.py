@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from monai.transforms import (
     Compose,
+    Lambdad,
     MapTransform,
     Rand2DElasticd,
     RandAdjustContrastd,
@@ -28,7 +29,6 @@ from monai.transforms import (
     RandGaussianSharpend,
     RandGaussianSmoothd,
     RandHistogramShiftd,
-    RandLambdad,
     RandomizableTransform,
     RandScaleIntensityd,
 )
@@ -73,6 +73,25 @@ class RandInvertd(RandomizableTransform, MapTransform):
         if self._do_transform:
             for key in self.key_iterator(d):
                 d[key] = 1.0 - d[key]
+        return d
+
+
+class RandEqualizeHistogramd(RandomizableTransform, MapTransform):
+    """With probability ``prob``, histogram equalisation (``equalize_histogram``): a department's flattening LUT.
+
+    Not MONAI's ``RandLambdad``: that one pops the operation it recorded on the image, and training turns the
+    recording off (``disable_meta_tracking``), so it fails there."""
+
+    def __init__(self, keys: Sequence[Hashable], prob: float = 0.15):
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        self.randomize(None)
+        if self._do_transform:
+            for key in self.key_iterator(d):
+                d[key] = equalize_histogram(d[key])
         return d
 
 
@@ -200,15 +219,15 @@ def film_augmentations(
             ),
             Rand2DElasticd(keys, spacing=(rows // 6, cols // 6), magnitude_range=(0.0, 1.5), prob=0.2, mode=modes),
             RandInvertd(image_key, prob=0.1),
-            RandLambdad(image_key, func=equalize_histogram, prob=0.15),
+            RandEqualizeHistogramd(image_key, prob=0.15),
             RandAdjustContrastd(image_key, prob=0.5, gamma=(0.5, 2.0)),
             RandScaleIntensityd(image_key, factors=0.25, prob=0.5),
             RandHistogramShiftd(image_key, num_control_points=(5, 10), prob=0.3),
             RandGaussianSmoothd(image_key, sigma_x=(0.3, 1.5), sigma_y=(0.3, 1.5), prob=0.2),
             RandGaussianSharpend(image_key, prob=0.2),
-            RandLambdad(image_key, func=_clip01, prob=1.0),
+            Lambdad(image_key, func=_clip01),
             RandGaussianNoised(image_key, prob=0.4, std=0.04),
-            RandLambdad(image_key, func=_clip01, prob=1.0),
+            Lambdad(image_key, func=_clip01),
             RandTextd(image_key, prob=0.5),
             RandJpegd(image_key, prob=0.3),
         ]

@@ -6,6 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from monai.data import set_track_meta
 from monai.transforms import Compose
 
 from lib.core.errors import BadInputError
@@ -39,7 +40,15 @@ def test_default_training_keeps_the_standard_transforms(trainer):
     assert "RandFieldOfViewCropd" not in names and "Compose" not in names
 
 
-def test_film_augmentation_yields_letterboxed_images_and_level_labels(trainer, item):
+@pytest.fixture
+def without_meta_tracking():
+    """As training runs the chain: the trainer passes ``disable_meta_tracking`` to MONAI Label's loop."""
+    set_track_meta(False)
+    yield
+    set_track_meta(True)
+
+
+def test_film_augmentation_yields_letterboxed_images_and_level_labels(trainer, item, without_meta_tracking):
     transforms = trainer.train_pre_transforms(SimpleNamespace(request={"augmentation": "film"}))
     assert any(isinstance(t, RandFieldOfViewCropd) for t in transforms)
     chain = Compose(transforms)

@@ -6,6 +6,7 @@ import torch
 from monai.transforms import Compose, RandAffined, RandFlipd
 
 from lib.models.augment import (
+    RandEqualizeHistogramd,
     RandFieldOfViewCropd,
     RandInvertd,
     RandJpegd,
@@ -101,7 +102,17 @@ def test_histogram_equalisation_spreads_values_over_the_range():
     assert np.corrcoef(out.ravel(), image.ravel())[0, 1] > 0.9
 
 
-@pytest.mark.parametrize("transform", [RandInvertd("image", prob=0.0), RandJpegd("image", prob=0.0)])
+def test_the_equalisation_transform_equalises_the_image_and_leaves_the_label():
+    sample = _sample()
+    out = RandEqualizeHistogramd("image", prob=1.0)(sample)
+    assert torch.allclose(torch.as_tensor(out["image"]), torch.as_tensor(equalize_histogram(sample["image"])))
+    assert torch.equal(out["label"], sample["label"])
+
+
+@pytest.mark.parametrize(
+    "transform",
+    [RandInvertd("image", prob=0.0), RandJpegd("image", prob=0.0), RandEqualizeHistogramd("image", prob=0.0)],
+)
 def test_at_probability_zero_nothing_changes(transform):
     sample = _sample()
     assert torch.equal(transform(sample)["image"], sample["image"])
