@@ -40,10 +40,11 @@ def add_parser(sub) -> None:
     phantom.add_argument("--workers", type=int, default=2, help="worker processes")
     phantom.add_argument(
         "--style",
-        choices=("schematic", "film"),
+        choices=("schematic", "film", "mixed"),
         default="schematic",
-        help="schematic: the phantom the shipped models were trained on; film: the same patients drawn and exposed "
-        "like real films (curved, textured bodies; facing, posture, rotation, spacing, field of view, markers vary)",
+        help="schematic: the cartoon phantom; film: the same patients drawn and exposed like real films (curved, "
+        "textured bodies; facing, posture, rotation, spacing, field of view, markers vary); mixed: every patient as "
+        "film plus the schematic drawing of every second training patient and of all others (training on both)",
     )
     phantom.set_defaults(func=run)
 

@@ -31,7 +31,7 @@ from lib.phantom.patient import sample_patient
 from lib.phantom.truth import segment_truth
 
 log = logging.getLogger(__name__)
-STYLES = ("schematic", "film")
+STYLES = ("schematic", "film", "mixed")
 MANIFEST_FIELDS = (
     "image_id",
     "patient_id",
@@ -145,6 +145,18 @@ def _write_one(job) -> dict:
     }
 
 
+def _jobs(config: PhantomConfig, folder: str, style: str) -> List[tuple]:
+    """One job per image. ``mixed``: every patient drawn as film, plus the schematic drawing of every patient
+    outside the training split and of every second training patient, so that a model trained on it learns the
+    film without forgetting the phantom the demo and the tests use, and is selected and checked on both."""
+    if style != "mixed":
+        return [(config, i, folder, style) for i in range(config.n_patients)]
+    films = [(config, i, folder, "film") for i in range(config.n_patients)]
+    splits = [sample_patient(config, i).split for i in range(config.n_patients)]
+    schematic = [(config, i, folder, "schematic") for i, split in enumerate(splits) if split != "train" or i % 2 == 0]
+    return films + schematic
+
+
 def _run(jobs: List[tuple], workers: int, progress: bool) -> Iterable[dict]:
     bar = dict(total=len(jobs), disable=not progress, desc="phantom", unit="patient")
     if workers <= 1:
@@ -180,8 +192,8 @@ def write_cohort(
     """Generate and write the whole cohort to ``out_dir`` (created; must not exist unless ``overwrite``).
 
     Output is byte-identical for the same config and style whatever ``workers`` is. ``style``: ``"schematic"``
-    (the default phantom) or ``"film"`` (``lib.phantom.film``: the same patients drawn and exposed like real
-    films). Returns the folder path.
+    (the default phantom), ``"film"`` (``lib.phantom.film``: the same patients drawn and exposed like real
+    films) or ``"mixed"`` (both drawings; see ``_jobs``). Returns the folder path.
     """
     if style not in STYLES:
         raise BadParameterError(f"style: must be one of {list(STYLES)}, got {style!r}")
@@ -195,7 +207,7 @@ def write_cohort(
     shutil.rmtree(tmp, ignore_errors=True)
     (tmp / "labels" / "final").mkdir(parents=True)
     try:
-        jobs = [(config, i, str(tmp), style) for i in range(config.n_patients)]
+        jobs = _jobs(config, str(tmp), style)
         records = list(_run(jobs, workers, progress))
         result = _write_tables(tmp, config, records)
         if out.exists():

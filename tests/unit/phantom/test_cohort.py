@@ -67,3 +67,16 @@ def test_existing_folder_is_refused(tmp_path):
     config = cohort_config(patients=1, seed=1, validation_fraction=0, test_fraction=0)
     with pytest.raises(BadParameterError, match="out_dir"):
         write_cohort(tmp_path, config, progress=False, workers=1)
+
+
+def test_mixed_style_draws_every_patient_as_film_and_half_the_training_patients_as_schematic():
+    from lib.phantom.cohort import _jobs
+    from lib.phantom.config import demo_config
+
+    config = demo_config(seed=3, patients=8)  # 5 train, 1 validation, 1 internal test, 1 external test
+    jobs = _jobs(config, "out", "mixed")
+    films = sorted(i for _, i, _, style in jobs if style == "film")
+    schematic = sorted(i for _, i, _, style in jobs if style == "schematic")
+    assert films == list(range(8))
+    assert schematic == [0, 2, 4, 5, 6, 7]
+    assert [style for *_, style in _jobs(config, "out", "film")] == ["film"] * 8
