@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from apps.batch.runner import done_counts
-from apps.cli.phantom import make_cohort
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port, kill_session
 from apps.paths import APP_DIR
@@ -25,8 +24,8 @@ RUN_TIMEOUT_S = 300
 
 
 @pytest.fixture(scope="module")
-def cohort(tmp_path_factory):
-    return make_cohort(tmp_path_factory.mktemp("batch") / "studies", patients=3, seed=5, workers=1)
+def cohort(phantom_cohort, tmp_path_factory):
+    return phantom_cohort(tmp_path_factory.mktemp("batch") / "studies", patients=3, seed=5)
 
 
 def _command(*args) -> list[str]:

@@ -9,16 +9,15 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from monailabel.client import MONAILabelClient
 
-from apps.cli.phantom import make_cohort
 from apps.ops.server_process import LiveServer
 
 PARAMS = {"result_extension": ".nrrd", "result_dtype": "uint8"}
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(phantom_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("concurrent")
-    studies = make_cohort(root / "studies", patients=3, seed=11, workers=1)
+    studies = phantom_cohort(root / "studies", patients=3, seed=11)
     mp = pytest.MonkeyPatch()
     mp.setenv("MONAI_LABEL_INFER_CONCURRENCY", "3")  # the shipped models, three inferences at a time
     try:

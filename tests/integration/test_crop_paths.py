@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 import torch
 
-from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
 from apps.models.registry import build_models
 from apps.paths import APP_DIR
@@ -22,9 +21,9 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory, one_torch_thread):
+def served(phantom_cohort, tmp_path_factory, one_torch_thread):
     """The shipped models and one phantom film whose C2-C6 the levels model finds, with its level map."""
-    studies = make_cohort(tmp_path_factory.mktemp("crops") / "studies", patients=3, seed=11, workers=1)
+    studies = phantom_cohort(tmp_path_factory.mktemp("crops") / "studies", patients=3, seed=11)
     datastore = RadiographDatastore(str(studies), max_image_pixels=50_000_000, auto_reload=False)
     settings = dataclasses.replace(parse_settings({"device": "cpu"}), models=("pipeline", "compression"))
     models = build_models(settings, str(APP_DIR))

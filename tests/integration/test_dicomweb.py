@@ -16,7 +16,6 @@ from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 from pydicom.uid import generate_uid
 
-from apps.cli.phantom import make_cohort
 from apps.ops.ohif import DicomwebServer
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
@@ -37,9 +36,9 @@ def _odd_series(folder):
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(phantom_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("dicomweb")
-    studies = make_cohort(root / "studies", patients=2, seed=5, workers=1)
+    studies = phantom_cohort(root / "studies", patients=2, seed=5)
     model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port())
     # The server starts before Orthanc: it must come up anyway and say what is wrong.

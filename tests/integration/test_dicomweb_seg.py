@@ -21,7 +21,6 @@ import pytest
 from fastapi import HTTPException
 from monailabel.datastore.dicom import DICOMwebClientX
 
-from apps.cli.phantom import make_cohort
 from apps.datastores.dicomweb import RadiographDICOMwebDatastore
 from apps.ops.ohif import DicomwebServer
 from apps.ops.orthanc import Orthanc
@@ -36,9 +35,9 @@ OLD = "20000101000000"  # bad SEGs are dated old, so that they never are the new
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(phantom_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("dicomweb_seg")
-    studies = make_cohort(root / "studies", patients=4, seed=11, workers=1)
+    studies = phantom_cohort(root / "studies", patients=4, seed=11)
     orthanc = Orthanc(root / "orthanc", free_port()).start()
     try:
         orthanc.upload_folder(studies)

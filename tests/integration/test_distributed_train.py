@@ -10,16 +10,15 @@ import pytest
 import torch
 import torch.multiprocessing
 
-from apps.cli.phantom import make_cohort
 from apps.ops.server_process import free_port
 from lib.models.weights import read_checkpoint
 from tests.ddp_ranks import train_rank
 
 
 @pytest.fixture(scope="module")
-def ranks(tmp_path_factory):
+def ranks(phantom_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("ddp")
-    studies = make_cohort(root / "studies", patients=8, seed=2, preset="demo", workers=1)
+    studies = phantom_cohort(root / "studies", patients=6, seed=2, preset="demo")  # the retrain test's cohort
     ports = {"levels": free_port(), "compression": free_port()}
     out = root / "out"
     out.mkdir()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
 from apps.models.registry import MODEL_REGISTRY
 from apps.paths import APP_DIR
@@ -15,8 +14,8 @@ REQUEST = {"model": "levels", "max_epochs": 1, "train_batch_size": 2, "val_batch
 
 
 @pytest.fixture(scope="module")
-def studies(tmp_path_factory):
-    return make_cohort(tmp_path_factory.mktemp("retrain") / "studies", patients=6, seed=2, preset="demo", workers=1)
+def studies(phantom_cohort, tmp_path_factory):
+    return phantom_cohort(tmp_path_factory.mktemp("retrain") / "studies", patients=6, seed=2, preset="demo")
 
 
 def test_one_train_task_trains_twice_in_one_process(studies, tmp_path):

@@ -22,7 +22,6 @@ import pydicom
 import pytest
 from monailabel.client import MONAILabelClient
 
-from apps.cli.phantom import make_cohort
 from apps.ops.ohif import (
     CHROMIUM,
     FINDINGS_DESCRIPTION,
@@ -43,7 +42,7 @@ EDITED = "OHIF edited levels label"
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(phantom_cohort, tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     try:
@@ -51,7 +50,7 @@ def stack(tmp_path_factory):
     except ViewerNotInstalled as exc:
         pytest.fail(str(exc))
     root = tmp_path_factory.mktemp("ohif313")
-    studies = make_cohort(root / "studies", patients=2, seed=7, workers=1)
+    studies = phantom_cohort(root / "studies", patients=2, seed=7)
     orthanc = Orthanc(root / "orthanc", free_port()).start()
     orthanc.upload_folder(studies)
     try:

@@ -18,7 +18,6 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from apps.cli.phantom import make_cohort
 from apps.ops.ohif import CHROMIUM, DicomwebServer, headless_chromium
 from apps.ops.orthanc import Orthanc
 from apps.ops.server_process import free_port
@@ -28,11 +27,11 @@ WAIT_MS = 60_000
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(phantom_cohort, tmp_path_factory):
     if not Path(CHROMIUM).exists():
         pytest.fail(f"{CHROMIUM} is missing: apt-get install -y chromium")
     root = tmp_path_factory.mktemp("ohif")
-    studies = make_cohort(root / "studies", patients=2, seed=7, workers=1)
+    studies = phantom_cohort(root / "studies", patients=2, seed=7)
     model_dir = untrained_model_dir(root / "model")
     orthanc = Orthanc(root / "orthanc", free_port()).start()
     orthanc.upload_folder(studies)

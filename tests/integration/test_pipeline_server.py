@@ -9,7 +9,6 @@ import pytest
 from monailabel.client import MONAILabelClient
 from monailabel.client.client import MONAILabelClientException
 
-from apps.cli.phantom import make_cohort
 from apps.ops.server_process import LiveServer
 from lib.io.labels import read_label_map
 from lib.results.pipeline import NO_SPINE
@@ -18,9 +17,9 @@ from tests.untrained_models import untrained_model_dir
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
+def server(phantom_cohort, tmp_path_factory):
     root = tmp_path_factory.mktemp("pipeline")
-    studies = make_cohort(root / "studies", patients=2, seed=5, workers=1)
+    studies = phantom_cohort(root / "studies", patients=2, seed=5)
     # Freshly initialised weights: enough to serve; such a levels model finds no spine on most films.
     model_dir = untrained_model_dir(root / "model")
     with LiveServer(studies, conf={"model_dir": str(model_dir), "skip_trainers": "true"}) as live:

@@ -10,7 +10,6 @@ import pytest
 from PIL import Image
 
 from apps.cli.benchmarks.robustness import FIGURE, REPORT, run_robustness_benchmark
-from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
 
 SHIFTS = ("none", "mirrored", "jpeg_8bit")
@@ -19,9 +18,9 @@ COUNTS = ("films_levels_wrong", "positive_calls_levels_wrong", "confident_calls_
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory, one_torch_thread):
+def run(phantom_cohort, tmp_path_factory, one_torch_thread):
     root = tmp_path_factory.mktemp("robustness")
-    studies = make_cohort(root / "studies", patients=3, seed=5, workers=1)
+    studies = phantom_cohort(root / "studies", patients=3, seed=5)
     store = RadiographDatastore(str(studies), max_image_pixels=400_000_000, auto_reload=False, read_only=True)
     split, count = Counter(store.get_image_info(i).get("split") for i in store.list_images()).most_common(1)[0]
     assert count >= 2, "the small cohort needs two films of one split"

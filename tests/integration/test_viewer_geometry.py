@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 from fastapi import HTTPException
 
-from apps.cli.phantom import make_cohort
 from apps.datastores.local import RadiographDatastore
 from apps.models.registry import build_models
 from apps.paths import APP_DIR
@@ -74,9 +73,9 @@ def test_compression_label_lies_on_the_grid_slicer_reads_the_image_on(models, fi
 
 
 @pytest.fixture(scope="module")
-def phantom_store(tmp_path_factory):
+def phantom_store(phantom_cohort, tmp_path_factory):
     """A phantom datastore, one film whose C2-C7 the shipped levels model finds, and its true mask."""
-    studies = make_cohort(tmp_path_factory.mktemp("roundtrip") / "studies", patients=4, seed=11, workers=1)
+    studies = phantom_cohort(tmp_path_factory.mktemp("roundtrip") / "studies", patients=4, seed=11)
     datastore = RadiographDatastore(str(studies), max_image_pixels=50_000_000, auto_reload=False)
     return studies, datastore
 
