@@ -60,39 +60,46 @@ def equalize_histogram(image, bins: int = 256):
     return _like(out, image)
 
 
-class RandInvertd(RandomizableTransform, MapTransform):
-    """With probability ``prob``, ``1 - x``: a film whose polarity was lost before the reader could fix it."""
+class _RandEachKeyd(RandomizableTransform, MapTransform):
+    """With probability ``prob``, ``apply`` to every key's value (one draw for all keys)."""
 
-    def __init__(self, keys: Sequence[Hashable], prob: float = 0.1):
+    def __init__(self, keys: Sequence[Hashable], prob: float):
         MapTransform.__init__(self, keys)
         RandomizableTransform.__init__(self, prob)
+
+    def apply(self, value):
+        raise NotImplementedError
 
     def __call__(self, data: Mapping) -> dict:
         d = dict(data)
         self.randomize(None)
         if self._do_transform:
             for key in self.key_iterator(d):
-                d[key] = 1.0 - d[key]
+                d[key] = self.apply(d[key])
         return d
 
 
-class RandEqualizeHistogramd(RandomizableTransform, MapTransform):
+class RandInvertd(_RandEachKeyd):
+    """With probability ``prob``, ``1 - x``: a film whose polarity was lost before the reader could fix it."""
+
+    def __init__(self, keys: Sequence[Hashable], prob: float = 0.1):
+        super().__init__(keys, prob)
+
+    def apply(self, value):
+        return 1.0 - value
+
+
+class RandEqualizeHistogramd(_RandEachKeyd):
     """With probability ``prob``, histogram equalisation (``equalize_histogram``): a department's flattening LUT.
 
     Not MONAI's ``RandLambdad``: that one pops the operation it recorded on the image, and training turns the
     recording off (``disable_meta_tracking``), so it fails there."""
 
     def __init__(self, keys: Sequence[Hashable], prob: float = 0.15):
-        MapTransform.__init__(self, keys)
-        RandomizableTransform.__init__(self, prob)
+        super().__init__(keys, prob)
 
-    def __call__(self, data: Mapping) -> dict:
-        d = dict(data)
-        self.randomize(None)
-        if self._do_transform:
-            for key in self.key_iterator(d):
-                d[key] = equalize_histogram(d[key])
-        return d
+    def apply(self, value):
+        return equalize_histogram(value)
 
 
 class RandJpegd(RandomizableTransform, MapTransform):
