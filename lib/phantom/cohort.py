@@ -152,8 +152,11 @@ def _jobs(config: PhantomConfig, folder: str, style: str) -> List[tuple]:
     if style != "mixed":
         return [(config, i, folder, style) for i in range(config.n_patients)]
     films = [(config, i, folder, "film") for i in range(config.n_patients)]
-    splits = [sample_patient(config, i).split for i in range(config.n_patients)]
-    schematic = [(config, i, folder, "schematic") for i, split in enumerate(splits) if split != "train" or i % 2 == 0]
+    schematic = [
+        (config, i, folder, "schematic")
+        for i in range(config.n_patients)
+        if config.group_of(i).split != "train" or i % 2 == 0
+    ]
     return films + schematic
 
 
