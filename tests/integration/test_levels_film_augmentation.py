@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 import pytest
 import torch
-from monai.data import set_track_meta
+from monai.data import get_track_meta, set_track_meta
 from monai.transforms import Compose
 
 from lib.core.errors import BadInputError
@@ -43,9 +43,10 @@ def test_default_training_keeps_the_standard_transforms(trainer):
 @pytest.fixture
 def without_meta_tracking():
     """As training runs the chain: the trainer passes ``disable_meta_tracking`` to MONAI Label's loop."""
+    before = get_track_meta()
     set_track_meta(False)
     yield
-    set_track_meta(True)
+    set_track_meta(before)
 
 
 def test_film_augmentation_yields_letterboxed_images_and_level_labels(trainer, item, without_meta_tracking):
