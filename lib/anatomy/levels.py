@@ -48,6 +48,7 @@ PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
 STEP_TO_PITCH_RANGE = (0.6, 1.75)
 # Canal pixels kept 0.1-2.6 median body depths behind the body centres (wall at 0.5; phantom truth 0.46-1.72).
 CANAL_BAND_DEPTHS = (0.1, 2.6)
+C2_ID = LEVEL_LABELS["C2"]
 
 
 @dataclass
@@ -276,7 +277,7 @@ def clean_levels(
     report = LevelReport(label_map=np.zeros_like(label))
     bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
     bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
-    assigned = _numbered(bodies, report) if bodies else []
+    assigned = _drop_overlapping_last(_numbered(bodies, report), report.warnings) if bodies else []
     for body, level_id in assigned:
         report.label_map[body.box][body.mask] = level_id
     _describe(report, assigned, label, comps, pixel_mm2)
@@ -306,6 +307,33 @@ def _numbered(bodies: list, report: LevelReport) -> list:
     if note:
         report.warnings.append(note)
     return counted
+
+
+def _drop_overlapping_last(assigned: list, warnings: list) -> list:
+    """``assigned`` without its caudal-most bodies while each lies closer to the one above than a stacked body can.
+
+    The lowest body is the one the shoulders cover, so the network often paints the lower half of C6 and a glimpse
+    of C7 as one more body whose centre sits well under a pitch below C6. Refusing the whole film for that one
+    blob would throw away the levels above it; leaving it out keeps them, and the level is reported missing
+    (never invented). Only the caudal end is trimmed: a body in the middle that close is a real conflict, and the
+    cranial end carries C2, which the names are counted from.
+    """
+    while len(assigned) > MIN_LEVELS:
+        cents = np.array([body.centroid for body, _ in assigned], dtype=np.float64)
+        axes, _ = _local_axes(cents, 1.0)
+        heights = [body.extent_px(ax)[1] for (body, level_id), ax in zip(assigned, axes) if level_id != C2_ID]
+        height = float(np.median(heights or [1.0]))
+        ids = [level_id for _, level_id in assigned]
+        step = float(np.hypot(*(cents[-1] - cents[-2]))) / (ids[-1] - ids[-2])
+        if step >= PITCH_TO_HEIGHT_RANGE[0] * height:
+            break
+        lower, upper = VERTEBRAE[ids[-1] - 1], VERTEBRAE[ids[-2] - 1]
+        warnings.append(
+            f"{lower} left out: its centre lies {step:.0f} px from {upper}'s, under "
+            f"{PITCH_TO_HEIGHT_RANGE[0]:g} body heights ({height:.0f} px), so it overlaps {upper}"
+        )
+        assigned = assigned[:-1]
+    return assigned
 
 
 def missing_reasons(report: LevelReport, film_shape: Sequence[int], offset: Sequence[int] = (0, 0)) -> dict:

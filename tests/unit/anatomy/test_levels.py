@@ -204,3 +204,21 @@ def test_dens_cut_off_from_c2_is_joined_to_it(six_levels):
     assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"], report.warnings
     assert (report.label_map[:cut][mask[:cut] == 1] == 1).all()
     np.testing.assert_array_equal(report.label_map == 3, mask == 3)
+
+
+def test_a_last_body_overlapping_the_one_above_is_left_out_not_the_film(six_levels):
+    # Under the shoulders the network paints a glimpse of C6's lower half and C7 as one more "C7" blob whose
+    # centre is well under a pitch below C6's: C2-C6 are kept, C7 is missing, and the film is not refused for it.
+    from scipy import ndimage
+
+    mask, spacing = six_levels
+    broken = np.where(mask == 6, 0, mask).astype(np.uint8)
+    c6 = mask == 5
+    height = int(c6.any(axis=1).sum())
+    shifted = np.roll(c6, int(0.4 * height), axis=0)  # C6's shape, 0.4 of a body lower
+    broken[shifted & ~ndimage.binary_dilation(c6, iterations=3) & (broken == 0)] = 6  # apart from C6 by a gap
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert report.is_cervical_spine, report.reason
+    assert report.found == ["C2", "C3", "C4", "C5", "C6"] and report.missing == ["C7"]
+    assert any(w.startswith("C7 left out: its centre lies") for w in report.warnings), report.warnings
+    assert 6 not in report.label_map
