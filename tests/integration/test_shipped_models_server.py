@@ -163,13 +163,14 @@ def test_heatmap_is_on_the_film_and_peaks_at_the_positive_disc(answer, film):
     assert 0.0 < hot < 0.5, hot  # inside the segment crops only
     spacing = result["radiograph"]["spacing_mm"]
     from_disc = _mm_from(_finding_region(answer, film["positive"]), spacing)
-    # The film's hottest Grad-CAM is reached at the positive segment's disc (each crop is scaled to its own maximum).
-    assert heat[from_disc <= NEAR_MM].max() == heat.max()
-    # The JSON's peak for that segment is there too, and the decoded heatmap is at its maximum around it.
+    # Each crop's Grad-CAM is scaled to its own maximum, so every crop reaches about 1 and the film's single hottest
+    # pixel says nothing about which segment it belongs to. What must hold: the positive segment's own peak (the
+    # JSON's) is at its disc, and the decoded heatmap around it reaches that crop's maximum (1, up to one 8-bit grey
+    # level lost to bilinear sampling onto the film's pixels).
     x, y = result["segments"][film["positive"]]["heatmap_peak"]
     row, col = int(round(y)), int(round(x))
     assert from_disc[row, col] <= NEAR_MM, from_disc[row, col]
-    assert heat[max(row - 3, 0) : row + 4, max(col - 3, 0) : col + 4].max() == heat.max()
+    assert heat[max(row - 3, 0) : row + 4, max(col - 3, 0) : col + 4].max() >= heat.max() - 1.5 / 255
 
 
 def test_the_same_request_gives_the_same_answer(client, film, answer):
