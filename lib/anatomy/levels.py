@@ -48,7 +48,6 @@ PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
 STEP_TO_PITCH_RANGE = (0.6, 1.75)
 # Canal pixels kept 0.1-2.6 median body depths behind the body centres (wall at 0.5; phantom truth 0.46-1.72).
 CANAL_BAND_DEPTHS = (0.1, 2.6)
-C2_ID = LEVEL_LABELS["C2"]
 
 
 @dataclass
@@ -221,6 +220,17 @@ def _canal_and_side(label: np.ndarray, comps: dict, centroids: np.ndarray, depth
     return canal, back * float(np.sign(normal[0]) or 1.0) * -1.0
 
 
+def _typical_height(heights: Sequence[float], names: Sequence[str]) -> float:
+    """Median body height along the spine, C2 left out (its dens makes it about twice as tall); 1 when none."""
+    return float(np.median([h for h, name in zip(heights, names) if name != "C2"] or [1.0]))
+
+
+def _pitches(centroids: np.ndarray, names: Sequence[str]) -> np.ndarray:
+    """Centre-to-centre distance of consecutive bodies per level between them (a skipped level halves it)."""
+    ids = np.array([VERTEBRAE.index(name) for name in names])
+    return np.hypot(*np.diff(np.asarray(centroids, dtype=np.float64), axis=0).T) / np.diff(ids)
+
+
 def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False) -> tuple:
     """(is_cervical_spine, reason) from the number, stacking, size and shape of the bodies.
 
@@ -237,11 +247,10 @@ def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False)
     if tilt_deg > MAX_AXIS_TILT_DEG:
         return False, f"bodies are not stacked vertically (spine axis {tilt_deg:.0f} degrees from vertical)"
     depth = float(np.median([report.depth_px[lv] for lv in report.found]))
-    height = float(np.median([report.height_px[lv] for lv in report.found if lv != "C2"] or [1.0]))
+    height = _typical_height([report.height_px[lv] for lv in report.found], report.found)
     if depth / max(height, 1e-9) > MAX_DEPTH_TO_HEIGHT:
         return False, f"bodies are {depth / height:.1f} times wider than tall: not a lateral view of the spine"
-    ids = np.array([VERTEBRAE.index(lv) for lv in report.found])
-    pitch = np.hypot(*np.diff(cents, axis=0).T) / np.diff(ids)
+    pitch = _pitches(cents, report.found)
     if pitch.min() < PITCH_TO_HEIGHT_RANGE[0] * height or pitch.max() > PITCH_TO_HEIGHT_RANGE[1] * height:
         return False, f"bodies are not evenly stacked (centre spacing {pitch.min():.0f}-{pitch.max():.0f} px)"
     if spacing_mm is not None:
@@ -320,14 +329,13 @@ def _drop_overlapping_last(assigned: list, warnings: list) -> list:
     """
     while len(assigned) > MIN_LEVELS:
         cents = np.array([body.centroid for body, _ in assigned], dtype=np.float64)
+        names = [VERTEBRAE[level_id - 1] for _, level_id in assigned]
         axes, _ = _local_axes(cents, 1.0)
-        heights = [body.extent_px(ax)[1] for (body, level_id), ax in zip(assigned, axes) if level_id != C2_ID]
-        height = float(np.median(heights or [1.0]))
-        ids = [level_id for _, level_id in assigned]
-        step = float(np.hypot(*(cents[-1] - cents[-2]))) / (ids[-1] - ids[-2])
+        height = _typical_height([body.extent_px(ax)[1] for (body, _), ax in zip(assigned, axes)], names)
+        step = float(_pitches(cents[-2:], names[-2:])[0])
         if step >= PITCH_TO_HEIGHT_RANGE[0] * height:
             break
-        lower, upper = VERTEBRAE[ids[-1] - 1], VERTEBRAE[ids[-2] - 1]
+        lower, upper = names[-1], names[-2]
         warnings.append(
             f"{lower} left out: its centre lies {step:.0f} px from {upper}'s, under "
             f"{PITCH_TO_HEIGHT_RANGE[0]:g} body heights ({height:.0f} px), so it overlaps {upper}"
