@@ -43,6 +43,10 @@ BODY_DEPTH_MM_RANGE = (8.0, 28.0)
 BODY_HEIGHT_MM_RANGE = (6.0, 24.0)
 MAX_DEPTH_TO_HEIGHT = 1.8  # an AP view shows bodies about twice as wide as tall
 MAX_AXIS_TILT_DEG = 45.0  # a lateral film shows the spine nearer vertical than horizontal
+# The line through the body centres bends at most 22 degrees from one step to the next in the phantom's truth
+# (flexion, extension, kyphosis, the dens pulling C2's centre back), and a cervical segment angulates or slips
+# less than that in life; a sharper turn is a zig-zag of blobs (a CT or MRI slice read as film), not a column.
+MAX_STEP_TURN_DEG = 45.0
 PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
 # Centroid step over the median step, per pair: under 0.6 an overlap, over 1.75 a skip (2; C2's dens gives ~1.5).
 STEP_TO_PITCH_RANGE = (0.6, 1.75)
@@ -231,6 +235,13 @@ def _pitches(centroids: np.ndarray, names: Sequence[str]) -> np.ndarray:
     return np.hypot(*np.diff(np.asarray(centroids, dtype=np.float64), axis=0).T) / np.diff(ids)
 
 
+def _turns_deg(centroids: np.ndarray) -> np.ndarray:
+    """Angle in degrees between consecutive centre-to-centre steps, one per inner body (empty under three)."""
+    steps = np.diff(np.asarray(centroids, dtype=np.float64), axis=0)
+    heading = np.arctan2(steps[:, 0], steps[:, 1])
+    return np.abs(np.degrees(np.angle(np.exp(1j * np.diff(heading)))))
+
+
 def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False) -> tuple:
     """(is_cervical_spine, reason) from the number, stacking, size and shape of the bodies.
 
@@ -246,6 +257,11 @@ def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False)
     tilt_deg = float(np.degrees(np.arccos(min(abs(axis[1]), 1.0))))
     if tilt_deg > MAX_AXIS_TILT_DEG:
         return False, f"bodies are not stacked vertically (spine axis {tilt_deg:.0f} degrees from vertical)"
+    turn = _turns_deg(cents)
+    if turn.size and turn.max() > MAX_STEP_TURN_DEG:
+        at = report.found[int(np.argmax(turn)) + 1]
+        bend = f"the line through their centres turns {turn.max():.0f} degrees at {at}"
+        return False, f"bodies do not form a column ({bend})"
     depth = float(np.median([report.depth_px[lv] for lv in report.found]))
     height = _typical_height([report.height_px[lv] for lv in report.found], report.found)
     if depth / max(height, 1e-9) > MAX_DEPTH_TO_HEIGHT:

@@ -109,6 +109,7 @@ def test_probabilities_pick_the_supported_blob(six_levels):
         ("noise", lambda m: np.random.default_rng(0).integers(0, 8, m.shape).astype(np.uint8), "no cervical spine"),
         ("sideways", lambda m: np.ascontiguousarray(m.T), "not stacked vertically"),
         ("ap_like", lambda m: _wide_bodies(m.shape), "wider than tall"),
+        ("zigzag", lambda m: _zigzag(m), "do not form a column"),
     ],
 )
 def test_not_a_cervical_spine(six_levels, name, build, reason):
@@ -116,6 +117,17 @@ def test_not_a_cervical_spine(six_levels, name, build, reason):
     report = clean_levels(build(mask), spacing_mm=spacing)
     assert not report.is_cervical_spine
     assert reason in report.reason, report.reason
+
+
+def _zigzag(mask):
+    """C4 and C6 moved forward by one body depth: blobs of the right size and spacing that form no column."""
+    out = mask.copy()
+    for level_id in (3, 5):
+        cols = np.nonzero((mask == level_id).any(axis=0))[0]
+        moved = np.roll(mask == level_id, -int(cols[-1] - cols[0]), axis=1)
+        out[mask == level_id] = 0
+        out[moved] = level_id
+    return out
 
 
 def _wide_bodies(shape):
