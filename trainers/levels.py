@@ -40,7 +40,7 @@ from lib.anatomy.names import LEVEL_LABELS
 from lib.core.errors import BadInputError
 from lib.io.reader import image_id_of
 from lib.models import distributed
-from lib.models.augment import RandFieldOfViewCropd, film_augmentations
+from lib.models.augment import RandFieldOfViewCropd, RandSpineCropd, film_augmentations
 from lib.models.cards import PublishDecision, publish_if_better
 from lib.models.splits import partition
 from lib.models.transforms import (
@@ -227,6 +227,7 @@ class LevelsTrainer(BasicTrainTask):
                 LoadRadiographd(("image",), self._max_pixels),
                 LoadLevelLabeld(("label",)),
                 Shrinkd(("image", "label"), FILM_CACHE_SHAPE, label_keys=("label",)),  # cached: small and fast
+                RandSpineCropd(("image", "label"), label_key="label"),
                 RandFieldOfViewCropd(("image", "label"), prob=0.3),
                 Letterboxd(("image", "label"), LEVELS_INPUT_SIZE, label_keys=("label",)),
                 film_augmentations("image", ("label",), LEVELS_INPUT_SIZE),

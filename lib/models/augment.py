@@ -4,8 +4,9 @@
 (rotation, scale, shear, elastic warp), contrast (gamma, intensity scale, histogram shift, histogram equalisation),
 polarity (an inverted film, as a MONOCHROME1 image read without its tag or a negative screenshot), blur or
 sharpening, noise, JPEG artefacts and burned-in text and markers. ``RandFieldOfViewCropd`` crops the field of view
-(run it before the letterbox). Images are channel-first ``[1, rows, cols]`` in [0, 1], bone bright; label keys are
-moved with the image by nearest neighbour and never touched by the intensity transforms.
+and ``RandSpineCropd`` draws a field around the spine (run them before the letterbox). Images are channel-first
+``[1, rows, cols]`` in [0, 1], bone bright; label keys are moved with the image by nearest neighbour and never
+touched by the intensity transforms.
 
 Not used by the default training yet: the levels trainer takes it with ``augmentation="film"``.
 """
@@ -32,6 +33,7 @@ from monai.transforms import (
     RandomizableTransform,
     RandScaleIntensityd,
 )
+from monai.transforms.utils import generate_spatial_bounding_box
 from PIL import Image, ImageDraw, ImageFont
 
 MARKERS = ("L", "R", "LAT", "L LAT", "R LAT", "lat", "ERECT", "C-SPINE", "FLEX", "EXT", "12.03.2019", "SUPINE")
@@ -200,6 +202,59 @@ class RandFieldOfViewCropd(RandomizableTransform, MapTransform):
         return d
 
 
+class RandSpineCropd(RandomizableTransform, MapTransform):
+    """With probability ``prob``, crop image and labels to the vertebral bodies' bounding box and random margins.
+
+    What teaching files, screenshots and collimated films show: a field drawn around the spine, from a tight C2-C6
+    window (the bodies and little else) to the whole neck. A random window (``RandFieldOfViewCropd``) rarely lands
+    that tight on the spine, so the letterboxed bodies of such a film are larger than any the model saw. Margins
+    are fractions of the box: rows above and below (a negative one cuts into the top or bottom body, as a crop
+    that stops at C6 does), columns left and right. Run before the letterbox; a label without bodies is left alone.
+    """
+
+    def __init__(
+        self,
+        keys: Sequence[Hashable],
+        label_key: str = "label",
+        prob: float = 0.25,
+        row_margin: tuple[float, float] = (-0.2, 0.4),
+        col_margin: tuple[float, float] = (0.3, 2.0),
+        body_ids: Sequence[int] = (1, 2, 3, 4, 5, 6),
+    ):
+        MapTransform.__init__(self, keys)
+        RandomizableTransform.__init__(self, prob)
+        self.label_key, self.row_margin, self.col_margin = label_key, row_margin, col_margin
+        self.body_ids = tuple(body_ids)
+        self._margins = (0.0, 0.0, 0.0, 0.0)
+
+    def randomize(self, data=None) -> None:
+        super().randomize(None)
+        top, bottom = (float(self.R.uniform(*self.row_margin)) for _ in range(2))
+        left, right = (float(self.R.uniform(*self.col_margin)) for _ in range(2))
+        self._margins = (top, bottom, left, right)
+
+    def __call__(self, data: Mapping) -> dict:
+        d = dict(data)
+        self.randomize()
+        if not self._do_transform:
+            return d
+        bodies = np.isin(_as_numpy(d[self.label_key]), self.body_ids)
+        start, end = generate_spatial_bounding_box(bodies)
+        if not bodies.any() or min(e - s for s, e in zip(start, end)) < 1:
+            return d
+        (r0, c0), (r1, c1) = start, end
+        top, bottom, left, right = (
+            int(round(m * size)) for m, size in zip(self._margins, (r1 - r0, r1 - r0, c1 - c0, c1 - c0))
+        )
+        for key in self.key_iterator(d):
+            rows, cols = d[key].shape[-2:]
+            rs, re = max(0, r0 - top), min(rows, r1 + bottom)
+            cs, ce = max(0, c0 - left), min(cols, c1 + right)
+            if re - rs >= 2 and ce - cs >= 2:
+                d[key] = d[key][..., rs:re, cs:ce]
+        return d
+
+
 def _clip01(image):
     return image.clamp(0.0, 1.0) if isinstance(image, torch.Tensor) else np.clip(image, 0.0, 1.0)
 
@@ -217,7 +272,7 @@ def film_augmentations(
             RandAffined(
                 keys,
                 prob=0.8,
-                rotate_range=0.35,  # about 20 degrees
+                rotate_range=0.52,  # about 30 degrees: a department's rotated film on top of the neck's own tilt
                 scale_range=0.2,
                 shear_range=0.1,
                 translate_range=(0.08 * rows, 0.08 * cols),

@@ -10,6 +10,7 @@ from lib.models.augment import (
     RandFieldOfViewCropd,
     RandInvertd,
     RandJpegd,
+    RandSpineCropd,
     RandTextd,
     equalize_histogram,
     film_augmentations,
@@ -91,6 +92,22 @@ def test_field_of_view_crop_cuts_image_and_label_alike():
     out = crop(sample)
     assert out["image"].shape == out["label"].shape == (1, 192, 154)
     assert torch.equal(out["image"] > 0.25, out["label"] > 0)
+
+
+def test_spine_crop_frames_the_bodies_with_the_drawn_margins():
+    label = torch.zeros((1, 200, 160))
+    label[0, 40:160, 60:90] = 3  # the bodies' box: rows 40-160, columns 60-90
+    label[0, 70:130, 95:105] = 7  # canal: not a body, does not widen the box
+    image = (label > 0).float() * 0.8
+    crop = RandSpineCropd(("image", "label"), prob=1.0, row_margin=(-0.1, -0.1), col_margin=(0.5, 0.5))
+    out = crop({"image": image, "label": label})
+    # 12 rows cut off the top and bottom of the box; 15 columns added each side.
+    assert out["image"].shape == out["label"].shape == (1, 96, 60)
+    assert torch.equal(out["image"], image[..., 52:148, 45:105]) and torch.equal(
+        out["label"], label[..., 52:148, 45:105]
+    )
+    empty = {"image": torch.rand((1, 50, 40)), "label": torch.zeros((1, 50, 40))}
+    assert crop(empty)["image"].shape == (1, 50, 40)  # nothing to frame: the film is left whole
 
 
 def test_histogram_equalisation_spreads_values_over_the_range():
