@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lib.anatomy.blobs import components, merge_fragments
+from lib.anatomy.blobs import C2_ID, components, merge_fragments
 from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
 from lib.anatomy.numbering import (
     C2_NOT_IN_VIEW,
@@ -31,6 +31,9 @@ logger = logging.getLogger(__name__)
 
 MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fifth of the smallest is a speck
 MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
+# Pieces down to this share of the speck size reach the fragment merge (a dens tip painted apart from C2's body, a
+# body split between two ids); what is still under the speck size after merging is left out.
+FRAGMENT_AREA_OF_SPECK = 0.25
 EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
 MIN_LEVELS = 3  # fewer bodies than this are not called a cervical spine (three give an axis and two pitches)
 # ...unless the top one is C2, recognised by its shape and named C2 by the model too: C2 and C3 alone (a film cut
@@ -298,10 +301,12 @@ def clean_levels(
     label = _check_inputs(label_map, probabilities, spacing_mm)
     pixel_mm2 = None if spacing_mm is None else float(spacing_mm[0] * spacing_mm[1])
     min_area_px = MIN_BODY_AREA_MM2 / pixel_mm2 if pixel_mm2 else MIN_BODY_AREA_FRACTION * label.size
-    comps = components(label, probabilities, range(1, CANAL_ID + 1), min_area_px)
+    fragment_px = FRAGMENT_AREA_OF_SPECK * min_area_px
+    comps = components(label, probabilities, range(1, CANAL_ID + 1), fragment_px)
     report = LevelReport(label_map=np.zeros_like(label))
-    bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
-    bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
+    bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, fragment_px)
+    merged = [b for b in merge_fragments(order_along_axis(bodies)) if b.area_px >= min_area_px]
+    bodies = _drop_small(merged)
     assigned = _drop_overlapping_last(_numbered(bodies, report), report.warnings) if bodies else []
     for body, level_id in assigned:
         report.label_map[body.box][body.mask] = level_id
@@ -309,7 +314,7 @@ def clean_levels(
     film = tuple(film_shape) if film_shape is not None else label.shape
     report.missing_reason = missing_reasons(report, film, offset)
     _missing_warnings(report)
-    model_named_c2 = bool(assigned) and assigned[0][0].label == LEVEL_LABELS["C2"]
+    model_named_c2 = bool(assigned) and assigned[0][0].label == C2_ID
     report.is_cervical_spine, report.reason = _plausibility(report, spacing_mm, model_named_c2)
     if report.is_cervical_spine and not report.c2_in_view:
         report.warnings.append(C2_NOT_IN_VIEW)  # on a refused film there are no names to qualify
@@ -319,14 +324,27 @@ def clean_levels(
     return report
 
 
+def _top_is_c2(bodies: list) -> bool:
+    """True when the first of ``bodies`` (cranio-caudal) is tall enough against the rest to be C2 with its dens."""
+    axes, _ = _local_axes(np.array([b.centroid for b in bodies]), 1.0)
+    return is_c2(body_heights(bodies, axes))
+
+
 def _numbered(bodies: list, report: LevelReport) -> list:
-    """(body, level id) pairs: counted from C2 when the top body is C2, else the model's ids made consistent."""
-    centroids = np.array([b.centroid for b in bodies])
-    axis = principal_axis(centroids)
-    axes, _ = _local_axes(centroids, 1.0)
-    report.c2_in_view = is_c2(body_heights(bodies, axes))
+    """(body, level id) pairs: counted from C2 when the top body is C2, else the model's ids made consistent.
+
+    A blob above C2 (the skull base, the occiput or C1 painted as a body) hides C2 from the shape test; once the
+    model's ids have put the stack in order and left such blobs out, a top body the model calls C2 and the shape
+    test agrees with is C2 all the same.
+    """
+    report.c2_in_view = _top_is_c2(bodies)
     if not report.c2_in_view:
-        return _assign_levels(bodies, report.warnings)
+        assigned = _assign_levels(bodies, report.warnings)
+        kept = [body for body, _ in assigned]
+        if not (assigned and assigned[0][1] == C2_ID and len(kept) < len(bodies) and _top_is_c2(kept)):
+            return assigned
+        bodies, report.c2_in_view = kept, True
+    axis = principal_axis(np.array([b.centroid for b in bodies]))
     counted = count_from_c2(bodies, axis, report.warnings)
     note = relabel_warning([b.label for b, _ in counted], [level for _, level in counted])
     if note:

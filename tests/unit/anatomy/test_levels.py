@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from lib.anatomy.levels import clean_levels, multilabel_dice, segment_status
+from lib.anatomy.levels import MIN_BODY_AREA_MM2, clean_levels, multilabel_dice, segment_status
 from lib.anatomy.names import VERTEBRAE
 from lib.core.errors import BadInputError
 from lib.phantom.config import cohort_config
@@ -234,3 +234,34 @@ def test_a_last_body_overlapping_the_one_above_is_left_out_not_the_film(six_leve
     assert report.found == ["C2", "C3", "C4", "C5", "C6"] and report.missing == ["C7"]
     assert any(w.startswith("C7 left out: its centre lies") for w in report.warnings), report.warnings
     assert 6 not in report.label_map
+
+
+def test_a_blob_above_c2_does_not_hide_it(six_levels):
+    # The skull base painted as one more body above C2 (here a C3-sized blob the network called C6): the blob is
+    # left out by the model's ids, and C2, still the tallest body at the top of what remains, is counted from.
+    mask, spacing = six_levels
+    broken = mask.copy()
+    c2_top = int(np.nonzero((mask == 1).any(axis=1))[0][0])
+    c3_rows = np.nonzero((mask == 2).any(axis=1))[0]
+    lift = int(c3_rows.mean()) - (c2_top - len(c3_rows))  # its centre one C3 height above C2's top
+    broken[np.roll(mask == 2, -lift, axis=0)] = 5
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert report.c2_in_view, report.warnings
+    assert report.found == ["C2", "C3", "C4", "C5", "C6", "C7"], report.warnings
+    bodies = (mask >= 1) & (mask <= 6)
+    np.testing.assert_array_equal(report.label_map[bodies], mask[bodies])
+
+
+def test_a_dens_tip_smaller_than_a_speck_is_joined_to_c2(six_levels):
+    # A background line cuts the tip of the dens from C2: the tip alone is under the speck size, yet it is part of
+    # C2 and stays in its outline.
+    mask, spacing = six_levels
+    speck_px = MIN_BODY_AREA_MM2 / (spacing[0] * spacing[1])
+    area_by_row = np.cumsum((mask == 1).sum(axis=1))
+    cut = int(np.searchsorted(area_by_row, 0.5 * speck_px))
+    broken = mask.copy()
+    broken[cut : cut + 3][mask[cut : cut + 3] == 1] = 0
+    tip = (np.arange(mask.shape[0])[:, None] < cut) & (mask == 1)
+    assert 0.25 * speck_px < tip.sum() < speck_px
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert (report.label_map[tip] == 1).all() and report.c2_in_view
