@@ -103,6 +103,28 @@ def merge_fragments(bodies: list) -> list:
     return _merge_consecutive(_merge_consecutive(bodies, close), dens)
 
 
+def join_dens_tips(bodies: list, pieces: Iterable[Component]) -> list:
+    """``bodies`` with each C2 ``piece`` above the first C2 body, within ``DENS_PITCHES`` of it, joined to it.
+
+    ``bodies``: cranio-caudal, after ``merge_fragments``. ``pieces``: C2 blobs too small to stand as bodies (under
+    the speck size). A line of background through the dens leaves its tip as such a piece; it belongs to C2 and
+    makes C2 the tallest body, which is how C2 is recognised. Only C2's pieces are taken: elsewhere a piece that
+    small is debris, and letting it into the stack would move the pitch and the merges of the real bodies.
+    """
+    first = next((i for i, body in enumerate(bodies) if body.label == C2_ID), None)
+    if first is None or len(bodies) < 2:
+        return bodies
+    c2 = bodies[first]
+    caudal = bodies[-1].centroid - bodies[0].centroid
+    caudal = caudal / max(float(np.hypot(*caudal)), 1e-9)
+    pitch = typical_pitch_px(bodies)
+    for piece in pieces:
+        above = float((piece.centroid - c2.centroid) @ caudal) < 0
+        if piece.label == C2_ID and above and _step(piece, c2) < DENS_PITCHES * pitch:
+            c2 = _union(c2, piece)
+    return bodies[:first] + [c2] + bodies[first + 1 :]
+
+
 def _step(a: Component, b: Component) -> float:
     return float(np.hypot(*(b.centroid - a.centroid)))
 

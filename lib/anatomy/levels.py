@@ -15,7 +15,7 @@ from typing import Iterable, Mapping, Optional, Sequence
 
 import numpy as np
 
-from lib.anatomy.blobs import C2_ID, components, merge_fragments
+from lib.anatomy.blobs import C2_ID, components, join_dens_tips, merge_fragments
 from lib.anatomy.names import CANAL_ID, LEVEL_LABELS, SEGMENTS, VERTEBRAE, segment_bodies
 from lib.anatomy.numbering import (
     C2_NOT_IN_VIEW,
@@ -31,9 +31,8 @@ logger = logging.getLogger(__name__)
 
 MIN_BODY_AREA_MM2 = 20.0  # a body is 120-300 mm^2 on film (clinical.md); a fifth of the smallest is a speck
 MIN_BODY_AREA_FRACTION = 5e-4  # of the image when spacing is unknown (a body is about 1 % of a lateral C-spine film)
-# Pieces down to this share of the speck size reach the fragment merge (a dens tip painted apart from C2's body, a
-# body split between two ids); what is still under the speck size after merging is left out.
-FRAGMENT_AREA_OF_SPECK = 0.25
+# A C2 piece down to this share of the speck size above C2's body is its dens tip (``blobs.join_dens_tips``).
+DENS_TIP_AREA_OF_SPECK = 0.25
 EXTRA_BODY_MIN_RATIO = 0.4  # a blob smaller than this share of the median body is debris
 MIN_LEVELS = 3  # fewer bodies than this are not called a cervical spine (three give an axis and two pitches)
 # ...unless the top one is C2, recognised by its shape and named C2 by the model too: C2 and C3 alone (a film cut
@@ -47,9 +46,10 @@ BODY_HEIGHT_MM_RANGE = (6.0, 24.0)
 MAX_DEPTH_TO_HEIGHT = 1.8  # an AP view shows bodies about twice as wide as tall
 MAX_AXIS_TILT_DEG = 45.0  # a lateral film shows the spine nearer vertical than horizontal
 # The line through the body centres bends at most 22 degrees from one step to the next in the phantom's truth
-# (flexion, extension, kyphosis, the dens pulling C2's centre back), and a cervical segment angulates or slips
-# less than that in life; a sharper turn is a zig-zag of blobs (a CT or MRI slice read as film), not a column.
-MAX_STEP_TURN_DEG = 45.0
+# (flexion, extension, kyphosis, the dens pulling C2's centre back); a body outline spilling into its articular
+# pillar moves its centre back by about half a body depth and bends the line twice by up to ~20 degrees each. A
+# sharper turn is a zig-zag of blobs (a CT slice read as film gave 66-113 degrees), not a column.
+MAX_STEP_TURN_DEG = 60.0
 PITCH_TO_HEIGHT_RANGE = (0.8, 2.6)  # body + disc over body height is about 1.4
 # Centroid step over the median step, per pair: under 0.6 an overlap, over 1.75 a skip (2; C2's dens gives ~1.5).
 STEP_TO_PITCH_RANGE = (0.6, 1.75)
@@ -301,12 +301,12 @@ def clean_levels(
     label = _check_inputs(label_map, probabilities, spacing_mm)
     pixel_mm2 = None if spacing_mm is None else float(spacing_mm[0] * spacing_mm[1])
     min_area_px = MIN_BODY_AREA_MM2 / pixel_mm2 if pixel_mm2 else MIN_BODY_AREA_FRACTION * label.size
-    fragment_px = FRAGMENT_AREA_OF_SPECK * min_area_px
-    comps = components(label, probabilities, range(1, CANAL_ID + 1), fragment_px)
+    tip_px = DENS_TIP_AREA_OF_SPECK * min_area_px
+    comps = components(label, probabilities, range(1, CANAL_ID + 1), tip_px)
     report = LevelReport(label_map=np.zeros_like(label))
-    bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, fragment_px)
-    merged = [b for b in merge_fragments(order_along_axis(bodies)) if b.area_px >= min_area_px]
-    bodies = _drop_small(merged)
+    bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
+    bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
+    bodies = join_dens_tips(bodies, [b for b in comps.get(C2_ID, []) if b.area_px < min_area_px])
     assigned = _drop_overlapping_last(_numbered(bodies, report), report.warnings) if bodies else []
     for body, level_id in assigned:
         report.label_map[body.box][body.mask] = level_id
