@@ -104,16 +104,17 @@ def merge_fragments(bodies: list) -> list:
 
 
 def join_dens_tips(bodies: list, pieces: Iterable[Component]) -> list:
-    """``bodies`` with each C2 ``piece`` above the first C2 body, within ``DENS_PITCHES`` of it, joined to it.
+    """``bodies`` with each C2 ``piece`` above the best-supported C2 body, within ``DENS_PITCHES`` of it, joined to it.
 
     ``bodies``: cranio-caudal, after ``merge_fragments``. ``pieces``: C2 blobs too small to stand as bodies (under
     the speck size). A line of background through the dens leaves its tip as such a piece; it belongs to C2 and
     makes C2 the tallest body, which is how C2 is recognised. Only C2's pieces are taken: elsewhere a piece that
     small is debris, and letting it into the stack would move the pitch and the merges of the real bodies.
     """
-    first = next((i for i, body in enumerate(bodies) if body.label == C2_ID), None)
-    if first is None or len(bodies) < 2:
+    c2_bodies = [i for i, body in enumerate(bodies) if body.label == C2_ID]
+    if not c2_bodies or len(bodies) < 2:
         return bodies
+    first = max(c2_bodies, key=lambda i: bodies[i].score)  # not a blob of the skull base the model also called C2
     c2 = bodies[first]
     caudal = bodies[-1].centroid - bodies[0].centroid
     caudal = caudal / max(float(np.hypot(*caudal)), 1e-9)

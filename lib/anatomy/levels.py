@@ -341,7 +341,8 @@ def _numbered(bodies: list, report: LevelReport) -> list:
     if not report.c2_in_view:
         assigned = _assign_levels(bodies, report.warnings)
         kept = [body for body, _ in assigned]
-        if not (assigned and assigned[0][1] == C2_ID and len(kept) < len(bodies) and _top_is_c2(kept)):
+        named_c2 = bool(assigned) and assigned[0][0].label == assigned[0][1] == C2_ID
+        if not (named_c2 and len(kept) < len(bodies) and _top_is_c2(kept)):
             return assigned
         bodies, report.c2_in_view = kept, True
     axis = principal_axis(np.array([b.centroid for b in bodies]))
