@@ -324,10 +324,15 @@ def clean_levels(
     return report
 
 
+def _heights_along_spine(bodies: list) -> list:
+    """Height in px of each of ``bodies`` (cranio-caudal) along the local spine axis its neighbours give it."""
+    axes, _ = _local_axes(np.array([b.centroid for b in bodies], dtype=np.float64), 1.0)
+    return body_heights(bodies, axes)
+
+
 def _top_is_c2(bodies: list) -> bool:
     """True when the first of ``bodies`` (cranio-caudal) is tall enough against the rest to be C2 with its dens."""
-    axes, _ = _local_axes(np.array([b.centroid for b in bodies]), 1.0)
-    return is_c2(body_heights(bodies, axes))
+    return is_c2(_heights_along_spine(bodies))
 
 
 def _numbered(bodies: list, report: LevelReport) -> list:
@@ -363,11 +368,10 @@ def _drop_overlapping_last(assigned: list, warnings: list) -> list:
     cranial end carries C2, which the names are counted from.
     """
     while len(assigned) > MIN_LEVELS:
-        cents = np.array([body.centroid for body, _ in assigned], dtype=np.float64)
+        bodies = [body for body, _ in assigned]
         names = [VERTEBRAE[level_id - 1] for _, level_id in assigned]
-        axes, _ = _local_axes(cents, 1.0)
-        height = _typical_height([body.extent_px(ax)[1] for (body, _), ax in zip(assigned, axes)], names)
-        step = float(_pitches(cents[-2:], names[-2:])[0])
+        height = _typical_height(_heights_along_spine(bodies), names)
+        step = float(_pitches(np.array([b.centroid for b in bodies[-2:]]), names[-2:])[0])
         if step >= PITCH_TO_HEIGHT_RANGE[0] * height:
             break
         lower, upper = names[-1], names[-2]

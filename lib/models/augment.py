@@ -239,10 +239,9 @@ class RandSpineCropd(RandomizableTransform, MapTransform):
         if not self._do_transform:
             return d
         bodies = np.isin(_as_numpy(d[self.label_key]), self.body_ids)
-        start, end = generate_spatial_bounding_box(bodies)
-        if not bodies.any() or min(e - s for s, e in zip(start, end)) < 1:
+        if not bodies.any():
             return d
-        (r0, c0), (r1, c1) = start, end
+        (r0, c0), (r1, c1) = generate_spatial_bounding_box(bodies)
         top, bottom, left, right = (
             int(round(m * size)) for m, size in zip(self._margins, (r1 - r0, r1 - r0, c1 - c0, c1 - c0))
         )
