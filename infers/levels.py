@@ -21,6 +21,7 @@ from lib.io.geometry import ViewerGeometry
 from lib.io.labels import write_label_map
 from lib.io.radiograph import Radiograph
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
+from lib.models.upright import read_upright
 from lib.models.weights import NetworkPool, ServedNetwork
 from lib.results.pipeline import radiograph_block
 
@@ -116,8 +117,9 @@ class LevelsInfer(WeightedInferTask):
         return self.run_post_transforms(data, self.post_transforms(data))
 
     def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
-        inputs = torch.as_tensor(data["image"])[None].to(torch.device(device))
-        data["pred"] = served.network(inputs)[0]
+        # A column leaning 15 degrees or more is looked at a second time, turned upright (lib.models.upright).
+        image = torch.as_tensor(data["image"]).to(torch.device(device))
+        data["pred"], data["upright_turn_deg"] = read_upright(served.network, image)
         return data
 
     def inverse_transforms(self, data=None):
@@ -157,6 +159,8 @@ class LevelsInfer(WeightedInferTask):
                 "missing": report.missing,
                 "not_in_view": not_in_view(report),
                 "c2_in_view": report.c2_in_view,
+                # degrees the film's column leaned when the network read it a second time upright; 0.0: read once
+                "read_upright_deg": round(float(data.get("upright_turn_deg", 0.0)), 1),
                 "area_mm2": report.area_mm2,
             },
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),

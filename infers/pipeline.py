@@ -128,6 +128,7 @@ class PipelineInfer(BasicInferTask):
             "missing": report.missing,
             "not_in_view": not_in_view(report),
             "c2_in_view": report.c2_in_view,
+            "read_upright_deg": round(float(levels.get("upright_turn_deg", 0.0)), 1),
         }
         out = {
             "pixels": image.pixels,

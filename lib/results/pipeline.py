@@ -176,6 +176,8 @@ def assemble_result(
             "not_in_view": list(levels.get("not_in_view", [])),
             # Whether the names were counted from a C2 recognised on the film; False: the levels model's estimate.
             "c2_in_view": bool(levels.get("c2_in_view", False)),
+            # Degrees the column leaned when the levels network read it a second time turned upright; 0.0: once.
+            "read_upright_deg": float(levels.get("read_upright_deg", 0.0)),
         },
         "segments": segments,
         "summary": summary,

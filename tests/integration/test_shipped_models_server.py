@@ -11,6 +11,7 @@ Retrained weights that miss these calls fail here, on purpose.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import nrrd
 import numpy as np
@@ -23,7 +24,9 @@ from scipy import ndimage
 from apps.cli.phantom import make_cohort
 from apps.ops.server_process import LiveServer
 from apps.paths import APP_DIR
-from lib.anatomy.names import FINDING_LABELS, SEGMENTS, VERTEBRAE
+from lib.anatomy.names import FINDING_LABELS, LEVEL_LABELS, SEGMENTS, VERTEBRAE
+from lib.evaluation.shifts import rotated
+from lib.io.reader import read_radiograph
 from lib.results.heatmap import heatmap_from_json
 from lib.results.pipeline import PIPELINE_LABELS
 from tests.dicom_factory import pydicom_data_file
@@ -39,9 +42,12 @@ CARDS = {
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    root = tmp_path_factory.mktemp("shipped")
-    studies = make_cohort(root / "studies", patients=PATIENTS, seed=SEED, workers=1)
+def studies(tmp_path_factory):
+    return make_cohort(tmp_path_factory.mktemp("shipped") / "studies", patients=PATIENTS, seed=SEED, workers=1)
+
+
+@pytest.fixture(scope="module")
+def server(studies):
     with LiveServer(studies) as live:  # no --conf: the app's model/ folder, as a user's server serves it
         yield live
 
@@ -179,6 +185,39 @@ def test_the_same_request_gives_the_same_answer(client, film, answer):
     second = {s: (e["probability"], e["decision"]) for s, e in again["segments"].items()}
     assert second == first
     assert again["label_names"] == answer["result"]["label_names"]
+
+
+def _column_lean_deg(labels: np.ndarray) -> float:
+    """Signed lean from vertical of the C2-C7 bodies' principal axis (positive: down towards higher columns), the
+    measure ``lib.models.upright`` turns by, on the label map's pixels rather than the network's logits."""
+    points = np.argwhere((labels >= LEVEL_LABELS["C2"]) & (labels <= LEVEL_LABELS["C7"])).astype(np.float64)
+    _, vectors = np.linalg.eigh(np.cov((points - points.mean(0)).T))
+    axis = vectors[:, -1] if vectors[0, -1] >= 0 else -vectors[:, -1]
+    return float(np.degrees(np.arctan2(axis[1], axis[0])))
+
+
+@pytest.mark.parametrize("lean", [30.0, -30.0])
+def test_a_film_leaning_30_degrees_is_read_upright_and_keeps_its_levels(client, studies, film, answer, tmp_path, lean):
+    # A department's crooked film: the levels network reads a column leaning 15 degrees or more a second time,
+    # turned upright (lib/models/upright.py), and the answer comes back on the film's own pixels. The film is turned
+    # so its column leans ``lean`` in all, whatever its own posture (the refusal rule stops at 45 degrees).
+    image = read_radiograph(str(next(Path(studies).glob(f"{film['id']}.*"))))
+    upright = answer["volume"][..., 0].T  # (W, H, 1) on disk -> rows, cols
+    pixels, moved, _ = rotated(image.pixels, upright, image.spacing_mm, lean - _column_lean_deg(upright))
+    assert _column_lean_deg(moved) == pytest.approx(lean, abs=2.0)
+    png = tmp_path / f"leaning_{abs(lean):.0f}_{'right' if lean > 0 else 'left'}.png"
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(png)
+    client.upload_image(str(png), image_id=png.stem)
+    label_file, params = client.infer("levels", png.stem, dict(SLICER_PARAMS))
+    params = json.loads(params) if isinstance(params, str) else params
+    assert abs(params["levels"]["read_upright_deg"]) >= 15.0, params["levels"]
+    assert params["cervical_spine_found"] is True, params["reason"]
+    assert set(VERTEBRAE[:4]) <= set(params["levels"]["found"]), params["levels"]  # C2..C5
+    labels = nrrd.read(label_file)[0][..., 0].T
+    assert labels.shape == pixels.shape
+    for name in VERTEBRAE[:4]:  # each body where the turned truth puts it, on the turned film itself
+        overlap = ((labels == LEVEL_LABELS[name]) & (moved == LEVEL_LABELS[name])).sum()
+        assert overlap >= 0.5 * (moved == LEVEL_LABELS[name]).sum(), name
 
 
 def test_a_chest_film_gets_no_confident_masks(client):
