@@ -20,8 +20,8 @@ from lib.anatomy.names import LEVEL_LABELS
 from lib.io.geometry import ViewerGeometry
 from lib.io.labels import write_label_map
 from lib.io.radiograph import Radiograph
+from lib.models.second_look import read_levels
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
-from lib.models.upright import read_upright
 from lib.models.weights import NetworkPool, ServedNetwork
 from lib.results.pipeline import radiograph_block
 
@@ -117,9 +117,11 @@ class LevelsInfer(WeightedInferTask):
         return self.run_post_transforms(data, self.post_transforms(data))
 
     def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
-        # A column leaning 15 degrees or more is looked at a second time, turned upright (lib.models.upright).
+        # A column leaning 15 degrees or more, or bodies larger than the network was trained on, are looked at a
+        # second time, turned upright and zoomed out (lib.models.second_look).
         image = torch.as_tensor(data["image"]).to(torch.device(device))
-        data["pred"], data["upright_turn_deg"] = read_upright(served.network, image)
+        reading = read_levels(served.network, image, tuple(data["letterbox"]["scaled_shape"]))
+        data["pred"], data["upright_turn_deg"], data["zoom_out"] = reading.logits, reading.turn_deg, reading.zoom_out
         return data
 
     def inverse_transforms(self, data=None):
@@ -161,6 +163,8 @@ class LevelsInfer(WeightedInferTask):
                 "c2_in_view": report.c2_in_view,
                 # degrees the film's column leaned when the network read it a second time upright; 0.0: read once
                 "read_upright_deg": round(float(data.get("upright_turn_deg", 0.0)), 1),
+                # how much wider the second look's view was (bodies larger than the network was trained on); 1.0: not
+                "read_zoomed_out": round(float(data.get("zoom_out", 1.0)), 2),
                 "area_mm2": report.area_mm2,
             },
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),

@@ -129,6 +129,7 @@ class PipelineInfer(BasicInferTask):
             "not_in_view": not_in_view(report),
             "c2_in_view": report.c2_in_view,
             "read_upright_deg": round(float(levels.get("upright_turn_deg", 0.0)), 1),
+            "read_zoomed_out": round(float(levels.get("zoom_out", 1.0)), 2),
         }
         out = {
             "pixels": image.pixels,

@@ -251,7 +251,9 @@ def _plausibility(report: LevelReport, spacing_mm, model_named_c2: bool = False)
     model_named_c2: the levels model also called the top body C2 (needed, with the shape, to accept two bodies).
     """
     n = len(report.found)
-    short_from_c2 = report.c2_in_view and report.found[:1] == ["C2"] and n >= MIN_LEVELS_FROM_C2
+    # C2 with the next body below it, not C2 and a body a level further down: a film cut off above C4 shows C3
+    # whole, and two blobs a gap apart are what a second look at a chest film made of its ribs.
+    short_from_c2 = report.c2_in_view and report.found == list(VERTEBRAE[:n]) and n >= MIN_LEVELS_FROM_C2
     if n < MIN_LEVELS and not (short_from_c2 and model_named_c2):
         need = f"at least {MIN_LEVELS}, or C2 recognised with one body below it"
         return False, f"no cervical spine levels found: {n} vertebral bodies (need {need})"

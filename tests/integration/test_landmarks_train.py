@@ -80,7 +80,7 @@ def test_the_pipeline_measures_on_refined_landmarks_and_says_so(trained):
     moved = [
         level
         for level in data["landmarks"]
-        if data["landmarks"][level]["spinolaminar"] != data["mask_landmarks"][level].get("spinolaminar")
+        if data["landmarks"][level].get("spinolaminar") != data["mask_landmarks"][level].get("spinolaminar")
     ]
     assert moved, "the refiner moved no spinolaminar point"
 

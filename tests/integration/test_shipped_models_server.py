@@ -25,7 +25,7 @@ from apps.cli.phantom import make_cohort
 from apps.ops.server_process import LiveServer
 from apps.paths import APP_DIR
 from lib.anatomy.names import FINDING_LABELS, LEVEL_LABELS, SEGMENTS, VERTEBRAE
-from lib.evaluation.shifts import rotated
+from lib.evaluation.shifts import rotated, tight_crop
 from lib.io.reader import read_radiograph
 from lib.results.heatmap import heatmap_from_json
 from lib.results.pipeline import PIPELINE_LABELS
@@ -189,35 +189,57 @@ def test_the_same_request_gives_the_same_answer(client, film, answer):
 
 def _column_lean_deg(labels: np.ndarray) -> float:
     """Signed lean from vertical of the C2-C7 bodies' principal axis (positive: down towards higher columns), the
-    measure ``lib.models.upright`` turns by, on the label map's pixels rather than the network's logits."""
+    measure ``lib.models.second_look`` turns by, on the label map's pixels rather than the network's logits."""
     points = np.argwhere((labels >= LEVEL_LABELS["C2"]) & (labels <= LEVEL_LABELS["C7"])).astype(np.float64)
     _, vectors = np.linalg.eigh(np.cov((points - points.mean(0)).T))
     axis = vectors[:, -1] if vectors[0, -1] >= 0 else -vectors[:, -1]
     return float(np.degrees(np.arctan2(axis[1], axis[0])))
 
 
+def _levels_of(client, tmp_path, name: str, pixels: np.ndarray) -> tuple[dict, np.ndarray]:
+    """(the levels task's JSON, its label map as rows x cols) for ``pixels`` uploaded as an 8-bit PNG."""
+    png = tmp_path / f"{name}.png"
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(png)
+    client.upload_image(str(png), image_id=name)
+    label_file, params = client.infer("levels", name, dict(SLICER_PARAMS))
+    params = json.loads(params) if isinstance(params, str) else params
+    labels = nrrd.read(label_file)[0][..., 0].T  # (W, H, 1) on disk -> rows, cols
+    assert labels.shape == pixels.shape
+    return params, labels
+
+
+def _on_their_bodies(labels: np.ndarray, truth: np.ndarray, names) -> None:
+    for name in names:  # each body where the truth puts it, on the film as it was sent
+        overlap = ((labels == LEVEL_LABELS[name]) & (truth == LEVEL_LABELS[name])).sum()
+        assert overlap >= 0.5 * (truth == LEVEL_LABELS[name]).sum(), name
+
+
 @pytest.mark.parametrize("lean", [30.0, -30.0])
 def test_a_film_leaning_30_degrees_is_read_upright_and_keeps_its_levels(client, studies, film, answer, tmp_path, lean):
     # A department's crooked film: the levels network reads a column leaning 15 degrees or more a second time,
-    # turned upright (lib/models/upright.py), and the answer comes back on the film's own pixels. The film is turned
-    # so its column leans ``lean`` in all, whatever its own posture (the refusal rule stops at 45 degrees).
+    # turned upright (lib/models/second_look.py), and the answer comes back on the film's own pixels. The film is
+    # turned so its column leans ``lean`` in all, whatever its own posture (the refusal rule stops at 45 degrees).
     image = read_radiograph(str(next(Path(studies).glob(f"{film['id']}.*"))))
     upright = answer["volume"][..., 0].T  # (W, H, 1) on disk -> rows, cols
     pixels, moved, _ = rotated(image.pixels, upright, image.spacing_mm, lean - _column_lean_deg(upright))
     assert _column_lean_deg(moved) == pytest.approx(lean, abs=2.0)
-    png = tmp_path / f"leaning_{abs(lean):.0f}_{'right' if lean > 0 else 'left'}.png"
-    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(png)
-    client.upload_image(str(png), image_id=png.stem)
-    label_file, params = client.infer("levels", png.stem, dict(SLICER_PARAMS))
-    params = json.loads(params) if isinstance(params, str) else params
+    params, labels = _levels_of(client, tmp_path, f"leaning_{abs(lean):.0f}_{'right' if lean > 0 else 'left'}", pixels)
     assert abs(params["levels"]["read_upright_deg"]) >= 15.0, params["levels"]
     assert params["cervical_spine_found"] is True, params["reason"]
     assert set(VERTEBRAE[:4]) <= set(params["levels"]["found"]), params["levels"]  # C2..C5
-    labels = nrrd.read(label_file)[0][..., 0].T
-    assert labels.shape == pixels.shape
-    for name in VERTEBRAE[:4]:  # each body where the turned truth puts it, on the turned film itself
-        overlap = ((labels == LEVEL_LABELS[name]) & (moved == LEVEL_LABELS[name])).sum()
-        assert overlap >= 0.5 * (moved == LEVEL_LABELS[name]).sum(), name
+    _on_their_bodies(labels, moved, VERTEBRAE[:4])
+
+
+def test_a_tight_c2_c6_crop_is_read_zoomed_out_and_keeps_its_levels(client, studies, film, answer, tmp_path):
+    # A collimated or cropped film: its bodies fill more of the network's input than on any film it was trained
+    # on, so it reads them a second time zoomed out to their usual size (lib/models/second_look.py).
+    image = read_radiograph(str(next(Path(studies).glob(f"{film['id']}.*"))))
+    pixels, cropped, _ = tight_crop(image.pixels, answer["volume"][..., 0].T, image.spacing_mm)
+    params, labels = _levels_of(client, tmp_path, "tight_crop", pixels)
+    assert params["levels"]["read_zoomed_out"] > 1.0, params["levels"]
+    assert params["cervical_spine_found"] is True, params["reason"]
+    assert params["levels"]["c2_in_view"] is True and set(VERTEBRAE[:5]) <= set(params["levels"]["found"])  # C2..C6
+    _on_their_bodies(labels, cropped, VERTEBRAE[:5])
 
 
 def test_a_chest_film_gets_no_confident_masks(client):

@@ -115,6 +115,15 @@ def test_a_film_cut_off_above_c4_or_c5_is_reported_not_refused(six_levels, last)
     assert f"{first_out} not in view (beyond the film's edge)" in report.warnings
 
 
+def test_c2_and_a_body_a_level_further_down_are_refused(six_levels):
+    # C2 and C4 alone, C3 missing between them: not the C2 and C3 of a film cut off above C4, so two bodies stay too
+    # few (a second look at a chest film gave such a pair).
+    mask, spacing = six_levels
+    field = np.where(mask == 2, 0, mask)[: _rows(mask, 4)[0]].astype(np.uint8)  # C3 gone, cut off above C5
+    report = clean_levels(field, spacing_mm=spacing)
+    assert not report.is_cervical_spine, report.reason
+
+
 def test_two_bodies_without_a_recognised_c2_are_refused(six_levels):
     # C3 and C4 alone: nothing anchors them, and two similar blobs are too little to call a cervical spine.
     mask, spacing = six_levels
