@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.models.second_look import MAX_BODY_SIZE_PX, MIN_BODY_PIXELS, TARGET_BODY_SIZE_PX, body_column, read_levels
+from lib.models.second_look import MAX_BODY_SIZE_PX, MIN_BODY_PIXELS, body_column, read_levels
 
 
 class Bright(torch.nn.Module):
@@ -100,9 +100,9 @@ def test_bodies_larger_than_trained_are_read_again_zoomed_out_and_brought_back()
     size = float(np.sqrt((image > 0.5).sum()))
     assert size > MAX_BODY_SIZE_PX
     reading = read_levels(network, image)
-    assert reading.turn_deg == 0.0 and reading.zoom_out == pytest.approx(size / TARGET_BODY_SIZE_PX, abs=0.01)
+    assert reading.turn_deg == 0.0 and reading.zoom_out == pytest.approx(size / MAX_BODY_SIZE_PX, abs=0.01)
     seen_size = float(np.sqrt((network.seen[1][0, 0] > 0.5).sum()))
-    assert seen_size == pytest.approx(TARGET_BODY_SIZE_PX, rel=0.05)  # the second look saw a body of the usual size
+    assert seen_size == pytest.approx(MAX_BODY_SIZE_PX, rel=0.05)  # the second look saw a body of a usual size
     found, truth = reading.logits.argmax(0) == 1, image[0] > 0.5
     assert (found & truth).sum() / (found | truth).sum() > 0.9  # and the answer lies on the film's own pixels
 
