@@ -121,7 +121,7 @@ class LevelsInfer(WeightedInferTask):
         # second time, turned upright and zoomed out (lib.models.second_look).
         image = torch.as_tensor(data["image"]).to(torch.device(device))
         reading = read_levels(served.network, image, tuple(data["letterbox"]["scaled_shape"]))
-        data["pred"], data["upright_turn_deg"], data["zoom_out"] = reading.logits, reading.turn_deg, reading.zoom_out
+        data["pred"], data["second_look"] = reading.logits, reading.describe()
         return data
 
     def inverse_transforms(self, data=None):
@@ -161,10 +161,8 @@ class LevelsInfer(WeightedInferTask):
                 "missing": report.missing,
                 "not_in_view": not_in_view(report),
                 "c2_in_view": report.c2_in_view,
-                # degrees the film's column leaned when the network read it a second time upright; 0.0: read once
-                "read_upright_deg": round(float(data.get("upright_turn_deg", 0.0)), 1),
-                # how much wider the second look's view was (bodies larger than the network was trained on); 1.0: not
-                "read_zoomed_out": round(float(data.get("zoom_out", 1.0)), 2),
+                # how the network's second look turned and zoomed the film (lib.models.second_look.Reading)
+                **data["second_look"],
                 "area_mm2": report.area_mm2,
             },
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),

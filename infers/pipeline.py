@@ -128,8 +128,7 @@ class PipelineInfer(BasicInferTask):
             "missing": report.missing,
             "not_in_view": not_in_view(report),
             "c2_in_view": report.c2_in_view,
-            "read_upright_deg": round(float(levels.get("upright_turn_deg", 0.0)), 1),
-            "read_zoomed_out": round(float(levels.get("zoom_out", 1.0)), 2),
+            **levels["second_look"],
         }
         out = {
             "pixels": image.pixels,

@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 from scipy import ndimage
 
+from lib.anatomy.levels import principal_axis
+
 # A column leaning less than this is read as it is: the training films' own columns lean up to about this much
 # (lordosis and posture), so the network has seen them in plenty.
 MIN_LEAN_DEG = 15.0
@@ -70,12 +72,17 @@ class Reading:
     def read_twice(self) -> bool:
         return self.turn_deg != 0.0 or self.zoom_out != 1.0
 
+    def describe(self) -> dict:
+        """What the answer's ``levels`` block says of it: ``read_upright_deg`` (0.0: not turned) and
+        ``read_zoomed_out`` (1.0: not zoomed)."""
+        return {"read_upright_deg": round(float(self.turn_deg), 1), "read_zoomed_out": round(float(self.zoom_out), 2)}
 
-def _principal(points: np.ndarray) -> Column:
+
+def _column_of(points: np.ndarray) -> tuple[tuple[float, float], tuple[float, float]]:
+    """(centre, downward unit axis) of ``(row, col)`` points, both as ``(row, col)``."""
+    d_col, d_row = principal_axis(points[:, ::-1])  # it takes [x, y] and orients the axis towards larger y (rows)
     center = points.mean(axis=0)
-    _, vectors = np.linalg.eigh(np.cov((points - center).T))
-    axis = vectors[:, -1] if vectors[0, -1] >= 0 else -vectors[:, -1]
-    return Column((float(center[0]), float(center[1])), (float(axis[0]), float(axis[1])))
+    return (float(center[0]), float(center[1])), (float(d_row), float(d_col))
 
 
 def _body_size(labels: np.ndarray) -> float:
@@ -96,13 +103,11 @@ def body_column(logits: torch.Tensor) -> Optional[Column]:
     bodies = np.argwhere((labels >= BODY_CLASSES[0]) & (labels <= BODY_CLASSES[1])).astype(np.float64)
     if len(bodies) < MIN_BODY_PIXELS:
         return None
-    column = _principal(bodies)
     canal, pieces = ndimage.label(labels == CANAL_CLASS, structure=np.ones((3, 3)))
-    if pieces:
-        sizes = np.bincount(canal.ravel())[1:]
-        if sizes.max() >= MIN_CANAL_PIXELS:
-            column = _principal(np.argwhere(canal == 1 + sizes.argmax()).astype(np.float64))
-    return Column(column.center, column.axis, _body_size(labels))
+    sizes = np.bincount(canal.ravel())[1:]
+    if pieces and sizes.max() >= MIN_CANAL_PIXELS:
+        bodies = np.argwhere(canal == 1 + sizes.argmax()).astype(np.float64)  # the canal stands in for them
+    return Column(*_column_of(bodies), _body_size(labels))
 
 
 def _resampled(

@@ -24,6 +24,7 @@ from scipy import ndimage
 from apps.cli.phantom import make_cohort
 from apps.ops.server_process import LiveServer
 from apps.paths import APP_DIR
+from lib.anatomy.levels import principal_axis
 from lib.anatomy.names import FINDING_LABELS, LEVEL_LABELS, SEGMENTS, VERTEBRAE
 from lib.evaluation.shifts import rotated, tight_crop
 from lib.io.reader import read_radiograph
@@ -190,10 +191,9 @@ def test_the_same_request_gives_the_same_answer(client, film, answer):
 def _column_lean_deg(labels: np.ndarray) -> float:
     """Signed lean from vertical of the C2-C7 bodies' principal axis (positive: down towards higher columns), the
     measure ``lib.models.second_look`` turns by, on the label map's pixels rather than the network's logits."""
-    points = np.argwhere((labels >= LEVEL_LABELS["C2"]) & (labels <= LEVEL_LABELS["C7"])).astype(np.float64)
-    _, vectors = np.linalg.eigh(np.cov((points - points.mean(0)).T))
-    axis = vectors[:, -1] if vectors[0, -1] >= 0 else -vectors[:, -1]
-    return float(np.degrees(np.arctan2(axis[1], axis[0])))
+    points = np.argwhere((labels >= LEVEL_LABELS["C2"]) & (labels <= LEVEL_LABELS["C7"]))[:, ::-1]  # [x, y]
+    d_x, d_y = principal_axis(points)
+    return float(np.degrees(np.arctan2(d_x, d_y)))
 
 
 def _levels_of(client, tmp_path, name: str, pixels: np.ndarray) -> tuple[dict, np.ndarray]:
