@@ -44,11 +44,14 @@ class RunLevelsd:
         image = read_radiograph(out["image"], max_pixels=self.max_pixels)
         levels = self.levels_task.levels_on_pixels(image, device=str(out.get("device") or "cpu"))
         out.update(
-            pixels=image.pixels,
+            pixels=levels["pixels"],  # turned over when the levels were read with bone dark (lib.models.polarity)
             pred=np.asarray(levels["pred"], dtype=np.uint8),
             spacing_mm=image.spacing_mm,
             levels_report=levels["levels_report"],
-            radiograph=levels["radiograph"],
+            radiograph=dict(
+                levels["radiograph"],
+                warnings=list(dict.fromkeys(levels["radiograph"]["warnings"] + levels["polarity"].warnings)),
+            ),
         )
         return out
 

@@ -20,6 +20,7 @@ from lib.anatomy.names import LEVEL_LABELS
 from lib.io.geometry import ViewerGeometry
 from lib.io.labels import write_label_map
 from lib.io.radiograph import Radiograph
+from lib.models.polarity import read_polarity
 from lib.models.second_look import read_levels
 from lib.models.transforms import LEVELS_INPUT_SIZE, Letterbox, Letterboxd, LoadRadiographd
 from lib.models.weights import NetworkPool, ServedNetwork
@@ -105,7 +106,8 @@ class LevelsInfer(WeightedInferTask):
 
     def levels_on_pixels(self, image: Radiograph, device: str = "cpu") -> dict:
         """The levels of a radiograph already read: ``{"pred": uint8 [rows, cols] cleaned level map,
-        "levels_report": LevelReport, "radiograph": provenance, "spacing_mm", "model_card"}``.
+        "levels_report": LevelReport, "radiograph": provenance, "spacing_mm", "model_card", "polarity": Polarity,
+        "pixels": the radiograph's pixels the way the levels were read (turned over when bone was dark)}``.
 
         The same transforms, network and post-processing as a request to this task, without reading the file
         again (the pipeline and the compression task read it once, for every model).
@@ -114,14 +116,19 @@ class LevelsInfer(WeightedInferTask):
         for transform in self.input_transforms():
             data = transform(data)
         data = self.run_inferer(data, device=device)
-        return self.run_post_transforms(data, self.post_transforms(data))
+        data = self.run_post_transforms(data, self.post_transforms(data))
+        data["pixels"] = data["polarity"].applied_to(image.pixels)
+        return data
 
     def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
-        # A column leaning 15 degrees or more, or bodies larger than the network was trained on, are looked at a
-        # second time, turned upright and zoomed out (lib.models.second_look).
+        # The film is read both ways up and kept the way its bodies stand out brighter (lib.models.polarity); a
+        # column leaning 15 degrees or more, or bodies larger than the network was trained on, are then looked at
+        # a second time, turned upright and zoomed out (lib.models.second_look).
         image = torch.as_tensor(data["image"]).to(torch.device(device))
-        reading = read_levels(served.network, image, tuple(data["letterbox"]["scaled_shape"]))
-        data["pred"], data["second_look"] = reading.logits, reading.describe()
+        content = tuple(data["letterbox"]["scaled_shape"])
+        polarity, image, first = read_polarity(served.network, image, content)
+        reading = read_levels(served.network, image, content, first=first)
+        data["pred"], data["second_look"], data["polarity"] = reading.logits, reading.describe(), polarity
         return data
 
     def inverse_transforms(self, data=None):
@@ -146,9 +153,9 @@ class LevelsInfer(WeightedInferTask):
 
     def result_json(self, data: dict) -> dict:
         report = data["levels_report"]
-        warnings = list(report.warnings) + [
-            w for w in data["radiograph"].get("warnings", []) if w not in report.warnings
-        ]
+        warnings = list(
+            dict.fromkeys(report.warnings + data["polarity"].warnings + data["radiograph"].get("warnings", []))
+        )
         return {
             "model": "levels",
             "model_version": str(data["model_card"].get("version", "untrained")),
@@ -163,6 +170,7 @@ class LevelsInfer(WeightedInferTask):
                 "c2_in_view": report.c2_in_view,
                 # how the network's second look turned and zoomed the film (lib.models.second_look.Reading)
                 **data["second_look"],
+                **data["polarity"].describe(),
                 "area_mm2": report.area_mm2,
             },
             "canal_found": bool((np.asarray(data["pred"]) == LEVEL_LABELS["spinal_canal"]).any()),

@@ -120,7 +120,12 @@ class PipelineInfer(BasicInferTask):
         levels = self.levels.levels_on_pixels(image, device)
         report, label = levels["levels_report"], np.asarray(levels["pred"], dtype=np.uint8)
         radiograph = image.describe()
-        radiograph["warnings"] = list(dict.fromkeys(radiograph["warnings"] + report.warnings))
+        radiograph["warnings"] = list(
+            dict.fromkeys(radiograph["warnings"] + report.warnings + levels["polarity"].warnings)
+        )
+        # The refiner and the classifier see the film the way the levels were read (bone bright), and so does the
+        # overlay: an inverted film is turned over once, here, for every model after the levels.
+        pixels = levels["pixels"]
         summary = {
             "cervical_spine_found": report.is_cervical_spine,
             "reason": report.reason,
@@ -129,9 +134,10 @@ class PipelineInfer(BasicInferTask):
             "not_in_view": not_in_view(report),
             "c2_in_view": report.c2_in_view,
             **levels["second_look"],
+            **levels["polarity"].describe(),
         }
         out = {
-            "pixels": image.pixels,
+            "pixels": pixels,
             "pred": label,
             "heatmap": None,
             "landmarks": {},
@@ -145,7 +151,7 @@ class PipelineInfer(BasicInferTask):
             out["result"] = assemble_result(summary, {}, radiograph, versions)
             return out
         out["mask_landmarks"] = estimate_landmarks(label, image.spacing_mm, report)
-        landmarks, landmark_source = self._refine(image.pixels, out["mask_landmarks"], device, versions)
+        landmarks, landmark_source = self._refine(pixels, out["mask_landmarks"], device, versions)
         film_spacing, note = detector_spacing_mm(image.spacing_mm, image.spacing_source, image.magnification)
         measurements = all_measurements(landmarks, film_spacing)
         out["timings_ms"]["measurements"] = _ms(started)
@@ -159,7 +165,7 @@ class PipelineInfer(BasicInferTask):
         status.update(
             {s: {"evaluable": False, "reason": e.reason} for s, e in located.items() if isinstance(e, NotEvaluable)}
         )
-        calls = self._compression(out, image.pixels, located, device, versions)
+        calls = self._compression(out, pixels, located, device, versions)
         out["timings_ms"]["compression"] = _ms(started)
         positives = [s for s, p in calls.probabilities.items() if calls.threshold is not None and p >= calls.threshold]
         out["pred"] = mark_positive_segments(label, landmarks, positives)

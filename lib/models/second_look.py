@@ -156,6 +156,7 @@ def read_levels(
     image: torch.Tensor,
     content_shape=None,
     min_lean_deg: float = MIN_LEAN_DEG,
+    first: Optional[torch.Tensor] = None,
 ) -> Reading:
     """The levels network's :class:`Reading` of ``image`` ``[1, rows, cols]``, looked at twice when needed.
 
@@ -164,11 +165,12 @@ def read_levels(
     or its bodies are larger than the network was trained on, the film is resampled about the column's centre
     (turned upright, zoomed out), looked at again, and the second look's logits are brought back onto the image's
     grid. Pixels the second view never saw (the corners of a turned view) keep the first look's logits.
+    ``first``: the network's logits on ``image`` when the caller has them already (``lib.models.polarity``).
     """
     if image.ndim != 3 or image.shape[0] != 1:
         raise ValueError(f"image must be [1, rows, cols], got shape {list(image.shape)}")
     content_rows, content_cols = content_shape if content_shape is not None else image.shape[-2:]
-    first = network(image[None])[0]
+    first = network(image[None])[0] if first is None else first
     column = body_column(first)
     if column is None:
         return Reading(first)

@@ -180,6 +180,8 @@ def assemble_result(
             "read_upright_deg": float(levels.get("read_upright_deg", 0.0)),
             # How much wider the second look's view was, for bodies larger than the network was trained on; 1.0: not.
             "read_zoomed_out": float(levels.get("read_zoomed_out", 1.0)),
+            # True when bone was dark and the film was read with its grey scale turned over (lib.models.polarity).
+            "read_inverted": bool(levels.get("read_inverted", False)),
         },
         "segments": segments,
         "summary": summary,

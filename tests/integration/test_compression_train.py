@@ -20,6 +20,7 @@ from lib.anatomy.names import SEGMENTS
 from lib.core.settings import parse_settings
 from lib.io.labels import read_label_map
 from lib.models.cards import read_card
+from lib.models.polarity import Polarity
 from lib.models.weights import read_checkpoint
 from trainers.compression import CompressionTrainer
 
@@ -37,7 +38,13 @@ class FinalLabelLevels:
         image_id = Path(image.path).name.split(".")[0]
         label = read_label_map(self.datastore.get_label_uri(image_id, "final")).astype("uint8")
         report = clean_levels(label, spacing_mm=image.spacing_mm)
-        return {"pred": report.label_map, "levels_report": report, "radiograph": {"warnings": []}}
+        return {
+            "pred": report.label_map,
+            "levels_report": report,
+            "radiograph": {"warnings": []},
+            "pixels": image.pixels,
+            "polarity": Polarity(inverted=False, contrast_as_read=None, contrast_inverted=None),
+        }
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

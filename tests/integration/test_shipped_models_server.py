@@ -242,6 +242,28 @@ def test_a_tight_c2_c6_crop_is_read_zoomed_out_and_keeps_its_levels(client, stud
     _on_their_bodies(labels, cropped, VERTEBRAE[:5])
 
 
+def test_a_film_with_bone_dark_is_read_turned_over_with_the_same_findings(client, studies, film, answer, tmp_path):
+    # A MONOCHROME1 film whose photometric tag was lost on export reaches the app bone dark: the levels network
+    # reads it both ways up and keeps the way its bodies stand out brighter (lib/models/polarity.py), and every
+    # model after it sees the film turned back, so the findings are the film's own (up to the PNG's 8 bits).
+    image = read_radiograph(str(next(Path(studies).glob(f"{film['id']}.*"))))
+    png = tmp_path / "bone_dark.png"
+    Image.fromarray(np.round((1.0 - image.pixels) * 255).astype(np.uint8)).save(png)
+    client.upload_image(str(png), image_id="bone_dark")
+    label_file, result = _infer(client, "bone_dark")
+    assert answer["result"]["levels"]["read_inverted"] is False
+    assert result["levels"]["read_inverted"] is True, result["levels"]
+    assert any("grey scale inverted" in w for w in result["warnings"]), result["warnings"]
+    assert result["levels"]["found"] == answer["result"]["levels"]["found"]
+    for segment, entry in answer["result"]["segments"].items():
+        again = result["segments"][segment]
+        assert again["decision"] == entry["decision"], segment
+        if entry["probability"] is not None:
+            assert again["probability"] == pytest.approx(entry["probability"], abs=0.05), segment
+    labels = nrrd.read(label_file)[0][..., 0]
+    _on_their_bodies(labels.T, answer["volume"][..., 0].T, VERTEBRAE[:5])
+
+
 def test_a_chest_film_gets_no_confident_masks(client):
     # The shipped weights, not weights trained in a test: an honest refusal is what users get from model/.
     client.upload_image(str(pydicom_data_file("RG1_UNCR.dcm")), image_id="chest")

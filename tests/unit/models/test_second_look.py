@@ -117,3 +117,14 @@ def test_the_zoomed_out_view_carries_the_films_edge_on_not_the_letterbox_padding
 def test_bodies_of_a_usual_size_are_read_once():
     network = Bright()
     assert not read_levels(network, _body(30)).read_twice and len(network.seen) == 1
+
+
+def test_a_first_look_already_taken_is_not_taken_again():
+    # The polarity check has the network's logits on the film already (lib.models.polarity).
+    image, network = _bar(5.0), Bright()
+    first = network(image[None])[0]
+    reading = read_levels(network, image, first=first)
+    assert len(network.seen) == 1 and torch.equal(reading.logits, first)
+    leaning = _bar(25.0)
+    read_levels(network, leaning, first=network(leaning[None])[0])
+    assert len(network.seen) == 3  # its own first look, then only the second look

@@ -142,6 +142,7 @@ def test_levels_out_of_view_and_the_c2_anchor_reach_the_json():
         "c2_in_view": True,
         "read_upright_deg": 17.5,
         "read_zoomed_out": 1.6,
+        "read_inverted": True,
     }
     why = {lv: "not in view" for lv in levels["missing"]}
     radiograph = {"shape": [600, 400], "spacing_mm": (0.15, 0.15), "spacing_source": "PixelSpacing", "warnings": []}
@@ -153,8 +154,10 @@ def test_levels_out_of_view_and_the_c2_anchor_reach_the_json():
         "c2_in_view": True,
         "read_upright_deg": 17.5,  # the column leaned: the levels network read it a second time, upright
         "read_zoomed_out": 1.6,  # and zoomed out: its bodies were larger than it was trained on
+        "read_inverted": True,  # and bone was dark: the film was read turned over
     }
     assert result["segments"]["C3/4"]["reason"] == "C4 not in view"
     assert result["segments"]["C5/6"]["reason"] == "C5 and C6 not in view"
     assert _result()["levels"]["read_upright_deg"] == 0.0 and _result()["levels"]["read_zoomed_out"] == 1.0  # once
+    assert _result()["levels"]["read_inverted"] is False
     assert _result()["levels"]["c2_in_view"] is False  # an answer that does not say so is not counted from C2
