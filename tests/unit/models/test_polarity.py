@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from lib.models.polarity import MIN_CLASS_PIXELS, Polarity, body_contrast, inverted_content, read_polarity
+from lib.models.polarity import MIN_CLASS_PIXELS, RING_PX, Polarity, body_contrast, inverted_content, read_polarity
 
 SHAPE = (64, 48)
 BODY = (slice(20, 40), slice(16, 32))  # where the anatomy is, whatever the grey scale
@@ -91,3 +91,28 @@ def test_inverted_content_leaves_its_input_alone():
 def test_an_image_of_the_wrong_shape_is_refused():
     with pytest.raises(ValueError, match=r"\[1, rows, cols\]"):
         read_polarity(KnowsWhere(), torch.zeros(2, *SHAPE))
+
+
+def _contrast_by_hand(image: np.ndarray, labels: np.ndarray, level: int) -> float:
+    """A body's mean minus that of every non-body pixel within ``RING_PX`` of it (chessboard distance)."""
+    rows, cols = np.nonzero(labels == level)
+    grid_r, grid_c = np.indices(labels.shape)
+    near = np.zeros(labels.shape, bool)
+    for r, c in zip(rows, cols):
+        near |= (np.abs(grid_r - r) <= RING_PX) & (np.abs(grid_c - c) <= RING_PX)
+    ring = near & (labels == 0)
+    return float(image[labels == level].mean() - image[ring].mean())
+
+
+@pytest.mark.parametrize("corner", [False, True])
+def test_the_ring_is_ring_px_wide_and_leaves_out_every_body(corner):
+    """Two bodies touching, in the middle of the film or against its corner: each is compared with the pixels
+    within RING_PX of it that are no body's, and the median of the two is the contrast."""
+    top, left = (0, 0) if corner else (20, 16)
+    labels = np.zeros(SHAPE, np.int64)
+    labels[top : top + 12, left : left + 10] = 1
+    labels[top + 12 : top + 24, left : left + 10] = 2
+    image = np.random.default_rng(0).uniform(0.1, 0.9, SHAPE).astype(np.float32)
+    logits = torch.nn.functional.one_hot(torch.as_tensor(labels), 8).permute(2, 0, 1).float()
+    expected = np.median([_contrast_by_hand(image, labels, 1), _contrast_by_hand(image, labels, 2)])
+    assert body_contrast(torch.as_tensor(image), logits) == pytest.approx(expected, abs=1e-6)
