@@ -122,8 +122,8 @@ class LevelsInfer(WeightedInferTask):
 
     def infer_with(self, served: ServedNetwork, data: dict, device: str) -> dict:
         # The film is read both ways up and kept the way its bodies stand out brighter (lib.models.polarity); a
-        # column leaning 15 degrees or more, or bodies larger than the network was trained on, are then looked at
-        # a second time, turned upright and zoomed out (lib.models.second_look).
+        # column leaning 15 degrees or more, or bodies larger or smaller than it reads well, are then looked at
+        # a second time, turned upright and zoomed out or in (lib.models.second_look).
         image = torch.as_tensor(data["image"]).to(torch.device(device))
         content = tuple(data["letterbox"]["scaled_shape"])
         polarity, image, first = read_polarity(served.network, image, content)

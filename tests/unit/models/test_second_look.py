@@ -1,12 +1,19 @@
-"""The second look: a leaning column is read again turned upright, bodies larger than the network was trained on
-are read again zoomed out, and the answer comes back onto the film's own grid; an upright column of a usual size or
-a film without bodies is read once."""
+"""The second look: a leaning column is read again turned upright, bodies larger or smaller than the network reads
+well are read again zoomed out or in, and the answer comes back onto the film's own grid; an upright column of a
+usual size or a film without bodies is read once."""
 
 import numpy as np
 import pytest
 import torch
 
-from lib.models.second_look import MAX_BODY_SIZE_PX, MIN_BODY_PIXELS, body_column, read_levels
+from lib.models.second_look import (
+    MAX_BODY_SIZE_PX,
+    MAX_ZOOM_IN,
+    MIN_BODY_PIXELS,
+    MIN_BODY_SIZE_PX,
+    body_column,
+    read_levels,
+)
 
 
 class Bright(torch.nn.Module):
@@ -114,9 +121,26 @@ def test_the_zoomed_out_view_carries_the_films_edge_on_not_the_letterbox_padding
     assert network.seen[1].min() >= 0.0  # the padding never entered the second view
 
 
+@pytest.mark.parametrize("height", [22, 18])
+def test_bodies_smaller_than_read_well_are_read_again_zoomed_in_and_brought_back(height):
+    # 22: a wide field's body, brought up to MIN_BODY_SIZE_PX; 18: so small the zoom stops at MAX_ZOOM_IN
+    image, network = _body(height), Bright()
+    size = float(np.sqrt((image > 0.5).sum()))
+    assert size < MIN_BODY_SIZE_PX
+    reading = read_levels(network, image)
+    zoom = max(size / MIN_BODY_SIZE_PX, 1 / MAX_ZOOM_IN)
+    assert reading.turn_deg == 0.0 and reading.zoom_out == pytest.approx(zoom, abs=0.01) and reading.zoom_out < 1
+    seen_size = float(np.sqrt((network.seen[1][0, 0] > 0.5).sum()))
+    assert seen_size == pytest.approx(size / zoom, rel=0.05)  # the second look saw the body larger
+    found, truth = reading.logits.argmax(0) == 1, image[0] > 0.5
+    assert (found & truth).sum() / (found | truth).sum() > 0.9  # and the answer lies on the film's own pixels
+
+
 def test_bodies_of_a_usual_size_are_read_once():
     network = Bright()
-    assert not read_levels(network, _body(30)).read_twice and len(network.seen) == 1
+    size = float(np.sqrt((_body(36) > 0.5).sum()))
+    assert MIN_BODY_SIZE_PX <= size <= MAX_BODY_SIZE_PX
+    assert not read_levels(network, _body(36)).read_twice and len(network.seen) == 1
 
 
 def test_a_first_look_already_taken_is_not_taken_again():
