@@ -25,11 +25,12 @@ import numpy as np
 import torch
 from scipy import ndimage
 
-BODY_CLASSES = (1, 6)  # C2..C7 in the levels network's output
+# C2..C7 in the levels network's output, and the size under which a body class is a speck, not a body: the same
+# as for the second look's body size. A reading with no class that large gives no contrast (no spine), and a film
+# neither reading gives one for is read as it is.
+from lib.models.second_look import BODY_CLASSES, MIN_CLASS_PIXELS
+
 RING_PX = 6  # width of the surroundings a body's brightness is compared with (network input pixels)
-# A body class with fewer pixels than this is a speck, not a body, for the contrast; a reading with no class this
-# large gives no contrast (no spine), and a film neither reading gives one for is read as it is.
-MIN_CLASS_PIXELS = 50
 # Pixels this close to black or white carry no density: the black corners of a rotated film (white once turned
 # over, where the network painted a "body" brighter than anything around it and a film leaning 30 degrees was read
 # the wrong way up), an unexposed field, burned-in text. They count neither as body nor as surroundings.

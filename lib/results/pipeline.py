@@ -178,7 +178,8 @@ def assemble_result(
             "c2_in_view": bool(levels.get("c2_in_view", False)),
             # Degrees the column leaned when the levels network read it a second time turned upright; 0.0: once.
             "read_upright_deg": float(levels.get("read_upright_deg", 0.0)),
-            # How much wider the second look's view was, for bodies larger than the network was trained on; 1.0: not.
+            # The second look's view width against the input's: above 1 zoomed out (large bodies), below 1 zoomed
+            # in (small ones); 1.0: not zoomed.
             "read_zoomed_out": float(levels.get("read_zoomed_out", 1.0)),
             # True when bone was dark and the film was read with its grey scale turned over (lib.models.polarity).
             "read_inverted": bool(levels.get("read_inverted", False)),
