@@ -4,8 +4,11 @@ A crop is ``lib.anatomy.geometry.locate_segments``'s oriented rectangle (mid upp
 of the anterior walls to 12 mm past the spinolaminar line; cranial up, anterior LEFT) resampled to
 ``COMPRESSION_INPUT_SIZE``. Intensity: each crop is standardised on its own, zero mean and unit standard
 deviation over its pixels, so exposure and detector differences between films and centres do not reach the
-network. Training keeps crops with extra context around them (``context`` > 1) so that localisation error can
-be simulated by shifting, rotating and scaling inside that margin (``lib.models.classifier.augment_batch``).
+network. Where a crop reaches past the film's edge (a tight crop, a collimated field: the posterior elements cut
+off) the missing pixels take the mean of the pixels inside the film, not black: black would weigh on the
+standardisation and the network never sees it in a film. Training keeps crops with extra context around them
+(``context`` > 1) so that localisation error can be simulated by shifting, rotating and scaling inside that margin
+(``lib.models.classifier.augment_batch``).
 """
 
 from __future__ import annotations
@@ -23,6 +26,16 @@ logger = logging.getLogger(__name__)
 
 COMPRESSION_INPUT_SIZE = (96, 224)  # rows, cols of one segment crop at the network input
 MIN_CROP_STD = 1e-6  # a flat crop (all fill) is centred but not scaled
+
+
+def fill_outside_film(values: np.ndarray) -> np.ndarray:
+    """float32 [rows, cols] with NaN where the crop lies beyond the film -> the same, NaN replaced by the mean of
+    the pixels inside (0 where none is inside)."""
+    outside = np.isnan(values)
+    if not outside.any():
+        return values
+    inside = values[~outside]
+    return np.where(outside, np.float32(inside.mean()) if inside.size else np.float32(0.0), values).astype(np.float32)
 
 
 def normalise_crop(crop: np.ndarray) -> np.ndarray:
@@ -64,7 +77,9 @@ def segment_crops(
         if isinstance(crop, NotEvaluable):
             out[segment] = crop
             continue
-        values = extract_crop(pixels, widen_crop(crop, context), size)
+        # On the validation films' tight C2-C6 crops (20 films, segment AUC): black outside 0.914 (schematic
+        # drawing 0.960), the inside mean 0.963 (0.973), the nearest film pixel 0.959; whole films unchanged.
+        values = fill_outside_film(extract_crop(pixels, widen_crop(crop, context), size, fill=np.nan))
         out[segment] = (normalise_crop(values) if normalise else values, crop)
     return out
 
