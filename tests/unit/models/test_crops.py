@@ -115,33 +115,26 @@ def test_a_hidden_level_keeps_its_mri_reference_for_evaluation():
 def test_a_crop_past_the_films_edge_is_filled_with_the_films_mean_not_black(case):
     """A film cut just behind the canal (a tight crop): the crops reach past its edge, and what is missing takes the
     mean of what is inside, so the part inside is standardised as it would be on a film with nothing missing."""
-    located = locate_segments(case.mask, case.spacing_mm)
-    canal_cols = np.nonzero((case.mask == LEVEL_LABELS["spinal_canal"]).any(axis=0))[0]
-    faces_left = canal_cols.mean() > np.nonzero((case.mask == LEVEL_LABELS["C4"]).any(axis=0))[0].mean()
+    image, mask = case.image, case.mask
+    canal_cols = np.nonzero((mask == LEVEL_LABELS["spinal_canal"]).any(axis=0))[0]
+    if canal_cols.mean() < np.nonzero((mask == LEVEL_LABELS["C4"]).any(axis=0))[0].mean():
+        # Facing right: mirrored, so the posterior side is on the right and cutting it off moves no crop.
+        image, mask = image[:, ::-1].copy(), mask[:, ::-1].copy()
+    located = locate_segments(mask, case.spacing_mm)
     # The cut: a quarter of a crop's width in from the posterior end of the crop that reaches least far back.
     posterior_ends = []
     for crop in located.values():
         rows, cols = crop.size_px
         xs = crop.crop_to_image[0] @ np.array([[0, cols, 0, cols], [0, 0, rows, rows], [1, 1, 1, 1]])
-        posterior_ends.append((xs.max() - cols / 4) if faces_left else (xs.min() + cols / 4))
-    edge = int(min(posterior_ends)) if faces_left else int(max(posterior_ends))
-    outside = np.zeros(case.image.shape, bool)  # what the cut film no longer has
-    if faces_left:
-        outside[:, edge:] = True
-    else:
-        outside[:, :edge] = True
-    cut_film = case.image[:, :edge] if faces_left else case.image[:, edge:]
-    shift = 0 if faces_left else edge
-    moved = dict(located)
-    raw = segment_crops(case.image, located, normalise=False)
-    marked = segment_crops(outside.astype(np.float32), located, normalise=False)
-    for segment, (values, crop) in raw.items():
-        # The same rectangle on the cut film: its origin moves with the cut.
-        matrix, inverse = crop.crop_to_image.copy(), crop.image_to_crop.copy()
-        matrix[0, 2] -= shift
-        inverse[:, 2] += inverse[:, 0] * shift
-        moved[segment] = SegmentCrop(segment, matrix, inverse, crop.size_px)
-        filled = segment_crops(cut_film, moved, normalise=False)[segment][0]
+        posterior_ends.append(xs.max() - cols / 4)
+    edge = int(min(posterior_ends))
+    outside = np.zeros(image.shape, np.float32)  # what the cut film no longer has
+    outside[:, edge:] = 1.0
+    raw = segment_crops(image, located, normalise=False)
+    cut = segment_crops(image[:, :edge], located, normalise=False)
+    marked = segment_crops(outside, located, normalise=False)
+    for segment, (values, _) in raw.items():
+        filled = cut[segment][0]
         beyond, inside = marked[segment][0] > 0.999, marked[segment][0] == 0.0  # a sample touching the cut is neither
         assert beyond.mean() > 0.05, segment  # the cut does reach into this crop
         assert np.allclose(filled[beyond], filled[inside].mean(), atol=1e-4), segment
