@@ -265,3 +265,36 @@ def test_a_dens_tip_smaller_than_a_speck_is_joined_to_c2(six_levels):
     assert 0.25 * speck_px < tip.sum() < speck_px
     report = clean_levels(broken, spacing_mm=spacing)
     assert (report.label_map[tip] == 1).all() and report.c2_in_view
+
+
+def _c6_painted_under_c5(mask):
+    """C6 painted 0.6 of a pitch higher, over C5's lower part, C7 left in place: the lowest bodies then sit
+    unevenly, as a retrained network painted them under the shoulders of a film-phantom test film."""
+    from scipy import ndimage
+
+    rows = {lv: np.nonzero(mask == lv)[0].mean() for lv in (4, 5)}
+    c6 = np.roll(mask == 5, -int(0.6 * (rows[5] - rows[4])), axis=0)
+    out = np.where(mask == 5, 0, mask).astype(np.uint8)
+    out[ndimage.binary_dilation(c6, iterations=3) & (out == 4)] = 0  # C5 keeps its upper part, apart by a gap
+    out[c6] = 5
+    return out
+
+
+def test_uneven_lowest_bodies_below_a_recognised_c2_are_left_out_not_the_film(six_levels):
+    mask, spacing = six_levels
+    report = clean_levels(_c6_painted_under_c5(mask), spacing_mm=spacing)
+    assert report.is_cervical_spine, report.reason
+    assert report.c2_in_view and report.found == ["C2", "C3", "C4", "C5"] and report.missing == ["C6", "C7"]
+    assert report.warnings[0].startswith("C6, C7 left out: with them bodies are not evenly stacked"), report.warnings
+    assert not np.isin(report.label_map, [5, 6]).any()
+    np.testing.assert_array_equal(report.label_map == 3, mask == 3)  # C4 untouched
+
+
+def test_without_a_recognised_c2_uneven_bodies_still_refuse_the_film(six_levels):
+    # Only a stack counted from C2 is trimmed: without C2 nothing anchors which end of the stack is the shoulders'.
+    mask, spacing = six_levels
+    broken = _c6_painted_under_c5(mask)
+    broken[broken == 1] = 0
+    report = clean_levels(broken, spacing_mm=spacing)
+    assert not report.c2_in_view
+    assert not report.is_cervical_spine and "not evenly stacked" in report.reason, report.reason
