@@ -45,6 +45,11 @@ NOT_IN_VIEW, NOT_FOUND = "not in view", "not found"
 # (film_0_0571) whose C2-C5 it outlined well, and the uneven spacing refused the whole film. At least C2-C5 must
 # remain, and they must pass every check on their own; the bodies left out are reported missing, never invented.
 MAX_CAUDAL_TRIM = 2
+# A top body whose pixels come this close to the film's border is not recognised as C2 by its height. On tight
+# crops whose field starts below C2 the network can paint C3 up to the film's edge, over what lies past the field;
+# a retrained levels model made C3 tall enough that way to pass for C2 on 2 film-phantom test films (film_0_0622,
+# film_0_0630), and counting from it named every body one level too high, with confident calls on the wrong segments.
+FILM_EDGE_PX = 2
 MIN_LEVELS_AFTER_TRIM = 4
 # clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
 # large necks widen this. C2 (with the dens) is left out of the height check.
@@ -316,8 +321,9 @@ def clean_levels(
     bodies = _candidate_bodies({c: comps.get(c, []) for c in range(1, CANAL_ID)}, min_area_px)
     bodies = _drop_small(merge_fragments(order_along_axis(bodies)))
     bodies = join_dens_tips(bodies, [b for b in comps.get(C2_ID, []) if b.area_px < min_area_px])
-    assigned = _drop_overlapping_last(_numbered(bodies, report), report.warnings) if bodies else []
     film = tuple(film_shape) if film_shape is not None else label.shape
+    on_edge = _film_edge_test(film, offset)
+    assigned = _drop_overlapping_last(_numbered(bodies, report, on_edge), report.warnings) if bodies else []
     numbering = (list(report.warnings), report.c2_in_view)
     _finish(report, assigned, label, comps, pixel_mm2, spacing_mm, film, offset)
     for trimmed in range(1, MAX_CAUDAL_TRIM + 1):
@@ -356,24 +362,39 @@ def _heights_along_spine(bodies: list) -> list:
     return body_heights(bodies, axes)
 
 
-def _top_is_c2(bodies: list) -> bool:
-    """True when the first of ``bodies`` (cranio-caudal) is tall enough against the rest to be C2 with its dens."""
-    return is_c2(_heights_along_spine(bodies))
+def _film_edge_test(film_shape: Sequence[int], offset: Sequence[int]):
+    """``on_edge(body)``: True when the body's pixels reach within ``FILM_EDGE_PX`` of the film's border (the map's
+    top-left pixel lies at ``offset`` (row, col) on a film of ``film_shape``)."""
+    rows, cols = int(film_shape[0]), int(film_shape[1])
+
+    def on_edge(body) -> bool:
+        r0, r1 = body.box[0].start + offset[0], body.box[0].stop + offset[0]
+        c0, c1 = body.box[1].start + offset[1], body.box[1].stop + offset[1]
+        return min(r0, c0) < FILM_EDGE_PX or r1 > rows - FILM_EDGE_PX or c1 > cols - FILM_EDGE_PX
+
+    return on_edge
 
 
-def _numbered(bodies: list, report: LevelReport) -> list:
+def _top_is_c2(bodies: list, on_edge) -> bool:
+    """True when the first of ``bodies`` (cranio-caudal) is tall enough against the rest to be C2 with its dens,
+    and lies inside the film: a top body at the film's edge is cut by it or spills past it, so its height is not
+    its own."""
+    return not on_edge(bodies[0]) and is_c2(_heights_along_spine(bodies))
+
+
+def _numbered(bodies: list, report: LevelReport, on_edge) -> list:
     """(body, level id) pairs: counted from C2 when the top body is C2, else the model's ids made consistent.
 
     A blob above C2 (the skull base, the occiput or C1 painted as a body) hides C2 from the shape test; once the
     model's ids have put the stack in order and left such blobs out, a top body the model calls C2 and the shape
     test agrees with is C2 all the same.
     """
-    report.c2_in_view = _top_is_c2(bodies)
+    report.c2_in_view = _top_is_c2(bodies, on_edge)
     if not report.c2_in_view:
         assigned = _assign_levels(bodies, report.warnings)
         kept = [body for body, _ in assigned]
         named_c2 = bool(assigned) and assigned[0][0].label == assigned[0][1] == C2_ID
-        if not (named_c2 and len(kept) < len(bodies) and _top_is_c2(kept)):
+        if not (named_c2 and len(kept) < len(bodies) and _top_is_c2(kept, on_edge)):
             return assigned
         bodies, report.c2_in_view = kept, True
     axis = principal_axis(np.array([b.centroid for b in bodies]))

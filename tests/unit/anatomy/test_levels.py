@@ -298,3 +298,22 @@ def test_without_a_recognised_c2_uneven_bodies_still_refuse_the_film(six_levels)
     report = clean_levels(broken, spacing_mm=spacing)
     assert not report.c2_in_view
     assert not report.is_cervical_spine and "not evenly stacked" in report.reason, report.reason
+
+
+def test_a_tall_top_body_at_the_films_edge_is_not_counted_as_c2(six_levels):
+    # A field starting below C2, and C3 painted up to the film's edge over what lies past the field, and called C2:
+    # tall enough to pass for C2 by its height, but its height is not its own. The names stay the stack's own
+    # (C3-C7), not one level too high.
+    mask, spacing = six_levels
+    c3_rows = np.nonzero((mask == 2).any(axis=1))[0]
+    film = mask[c3_rows[0] - len(c3_rows) :].copy()  # one C3 height of field above C3
+    film[film == 1] = 0
+    c3 = film == 2
+    for lift in range(1, len(c3_rows) + 1):
+        c3 |= np.roll(film == 2, -lift, axis=0) & (np.arange(len(film)) < c3_rows.size)[:, None]
+    film[c3] = 1
+    report = clean_levels(film, spacing_mm=spacing)
+    assert report.is_cervical_spine, report.reason
+    assert not report.c2_in_view, report.warnings
+    assert report.found == ["C3", "C4", "C5", "C6", "C7"], report.warnings
+    assert report.label_map[c3_rows.size + 5, np.nonzero(c3[c3_rows.size + 5])[0][0]] == 2
