@@ -45,12 +45,12 @@ NOT_IN_VIEW, NOT_FOUND = "not in view", "not found"
 # (film_0_0571) whose C2-C5 it outlined well, and the uneven spacing refused the whole film. At least C2-C5 must
 # remain, and they must pass every check on their own; the bodies left out are reported missing, never invented.
 MAX_CAUDAL_TRIM = 2
+MIN_LEVELS_AFTER_TRIM = 4
 # A top body whose pixels come this close to the film's border is not recognised as C2 by its height. On tight
 # crops whose field starts below C2 the network can paint C3 up to the film's edge, over what lies past the field;
 # a retrained levels model made C3 tall enough that way to pass for C2 on 2 film-phantom test films (film_0_0622,
 # film_0_0630), and counting from it named every body one level too high, with confident calls on the wrong segments.
 FILM_EDGE_PX = 2
-MIN_LEVELS_AFTER_TRIM = 4
 # clinical.md: a body is 12-20 mm deep and 10-16 mm tall (true size); film magnification 1.1-1.2 and small or
 # large necks widen this. C2 (with the dens) is left out of the height check.
 BODY_DEPTH_MM_RANGE = (8.0, 28.0)
@@ -324,17 +324,17 @@ def clean_levels(
     film = tuple(film_shape) if film_shape is not None else label.shape
     on_edge = _film_edge_test(film, offset)
     assigned = _drop_overlapping_last(_numbered(bodies, report, on_edge), report.warnings) if bodies else []
-    numbering = (list(report.warnings), report.c2_in_view)
+    numbering_warnings, c2_in_view = list(report.warnings), report.c2_in_view
     _finish(report, assigned, label, comps, pixel_mm2, spacing_mm, film, offset)
     for trimmed in range(1, MAX_CAUDAL_TRIM + 1):
         kept = assigned[:-trimmed]
         if report.is_cervical_spine or not report.c2_in_view or len(kept) < MIN_LEVELS_AFTER_TRIM:
             break
-        trial = LevelReport(label_map=np.zeros_like(label), warnings=list(numbering[0]), c2_in_view=numbering[1])
+        trial = LevelReport(label_map=np.zeros_like(label), warnings=list(numbering_warnings), c2_in_view=c2_in_view)
         _finish(trial, kept, label, comps, pixel_mm2, spacing_mm, film, offset)
         if trial.is_cervical_spine:
             left_out = ", ".join(VERTEBRAE[level_id - 1] for _, level_id in assigned[-trimmed:])
-            trial.warnings.insert(len(numbering[0]), f"{left_out} left out: with them {report.reason}")
+            trial.warnings.insert(len(numbering_warnings), f"{left_out} left out: with them {report.reason}")
             report = trial
     if report.is_cervical_spine and not report.c2_in_view:
         report.warnings.append(C2_NOT_IN_VIEW)  # on a refused film there are no names to qualify

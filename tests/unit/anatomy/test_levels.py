@@ -306,14 +306,15 @@ def test_a_tall_top_body_at_the_films_edge_is_not_counted_as_c2(six_levels):
     # (C3-C7), not one level too high.
     mask, spacing = six_levels
     c3_rows = np.nonzero((mask == 2).any(axis=1))[0]
-    film = mask[c3_rows[0] - len(c3_rows) :].copy()  # one C3 height of field above C3
+    height = len(c3_rows)
+    film = mask[c3_rows[0] - height :].copy()  # one C3 height of field above C3
     film[film == 1] = 0
     c3 = film == 2
-    for lift in range(1, len(c3_rows) + 1):
-        c3 |= np.roll(film == 2, -lift, axis=0) & (np.arange(len(film)) < c3_rows.size)[:, None]
+    for lift in range(1, height + 1):
+        c3 |= np.roll(film == 2, -lift, axis=0) & (np.arange(len(film)) < height)[:, None]
     film[c3] = 1
     report = clean_levels(film, spacing_mm=spacing)
     assert report.is_cervical_spine, report.reason
     assert not report.c2_in_view, report.warnings
     assert report.found == ["C3", "C4", "C5", "C6", "C7"], report.warnings
-    assert report.label_map[c3_rows.size + 5, np.nonzero(c3[c3_rows.size + 5])[0][0]] == 2
+    assert report.label_map[height + 5, np.nonzero(c3[height + 5])[0][0]] == 2
