@@ -24,6 +24,16 @@ from lib.io.geometry import ViewerGeometry, overlap_and_resample, reach_beyond, 
 LABEL_SUFFIXES = (".nii.gz", ".nii", ".seg.nrrd", ".nrrd")
 
 
+def distinct_label_values(label: np.ndarray) -> set[int]:
+    """The distinct values in a label map. Whole numbers from 0 to 65535 (every label map this app reads) are
+    counted with ``np.bincount``, milliseconds for a film-sized map, rather than sorted by ``np.unique`` (about
+    0.17 s, most of the time it took to read a training label)."""
+    values = np.asarray(label)
+    if values.size and (values.dtype.kind in "biu") and 0 <= values.min() and values.max() < 65536:
+        return {int(v) for v in np.flatnonzero(np.bincount(values.ravel().astype(np.intp, copy=False)))}
+    return {int(v) for v in np.unique(values)}
+
+
 def write_label_map(
     path: str | Path, label_hw: np.ndarray, geometry: ViewerGeometry | tuple[float, float] | None
 ) -> Path:
@@ -186,7 +196,7 @@ def remap_by_name(label: np.ndarray, names_by_value: Mapping[int, str]) -> np.nd
     unknown = sorted({str(n) for n in names_by_value.values() if str(n).strip().lower() not in canonical})
     if unknown:
         raise BadInputError(f"label names {unknown} are not known; allowed: {', '.join(LEVEL_LABELS)}")
-    present = {int(v) for v in np.unique(label)} - {0}
+    present = distinct_label_values(label) - {0}
     unnamed = sorted(present - {int(k) for k in names_by_value})
     if unnamed:
         raise BadInputError(f"label values {unnamed} have no name in label_info; name every segment")
@@ -247,7 +257,7 @@ def check_label_matches(
             f"{name} is {label.shape[1]} x {label.shape[0]} (W x H) "
             f"but the image is {image_shape[1]} x {image_shape[0]}"
         )
-    values = set(np.unique(label).tolist())
+    values = distinct_label_values(label)
     bad = sorted(values - set(range(len(LEVEL_LABELS) + 1)))
     if bad:
         raise BadInputError(

@@ -19,6 +19,7 @@ import numpy as np
 from skimage.draw import polygon as fill_polygon
 
 from lib.anatomy.names import FINDING_LABELS, LEVEL_LABELS, SEGMENTS, segment_bodies
+from lib.io.labels import distinct_label_values
 
 POSITIVE_SEGMENT_LABELS = FINDING_LABELS
 PIPELINE_LABELS: dict[str, int] = {**LEVEL_LABELS, **POSITIVE_SEGMENT_LABELS}
@@ -207,7 +208,7 @@ def radiograph_block(radiograph: Mapping) -> dict:
 
 def label_names_present(label_hw: np.ndarray) -> dict:
     """``{name: value}`` for the values in the map only: Slicer names imported segments by position in this list."""
-    present = set(np.unique(label_hw).tolist())
+    present = distinct_label_values(label_hw)
     return {name: value for name, value in PIPELINE_LABELS.items() if value in present}
 
 

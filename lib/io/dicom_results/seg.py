@@ -44,6 +44,7 @@ from lib.io.dicom_results.common import (
     part10,
     stamp,
 )
+from lib.io.labels import distinct_label_values
 
 SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.4"
 LABELMAP_SEGMENTATION = "1.2.840.10008.5.1.4.1.1.66.7"
@@ -81,7 +82,7 @@ def label_seg(
     label = np.asarray(label_hw)
     if label.shape != (int(source.Rows), int(source.Columns)):
         raise BadInputError(f"label {label.shape} does not match the image {int(source.Rows)} x {int(source.Columns)}")
-    present = sorted(int(v) for v in np.unique(label) if v != 0)
+    present = sorted(distinct_label_values(label) - {0})
     if every_level:
         present = sorted(set(present) | set(LEVEL_LABELS.values()))
         names = {**{v: n for n, v in LEVEL_LABELS.items()}, **names}

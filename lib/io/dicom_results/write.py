@@ -17,6 +17,7 @@ from lib.core.errors import BadInputError
 from lib.io.dicom_results.sc import overlay_secondary_capture
 from lib.io.dicom_results.seg import label_seg
 from lib.io.dicom_results.sr import measurement_report
+from lib.io.labels import distinct_label_values
 from lib.io.series import FINDINGS_DESCRIPTION, OVERLAY_DESCRIPTION, REPORT_DESCRIPTION
 
 SERIES_NUMBERS = {"seg": 310, "sc": 311, "sr": 312}
@@ -64,7 +65,7 @@ def findings_datasets(
     from lib.results.overlay import render_overlay
 
     out = {}
-    values = set(int(v) for v in np.unique(label_hw)) - {0}
+    values = distinct_label_values(label_hw) - {0}
     if values:
         out["seg"] = label_seg(
             source,

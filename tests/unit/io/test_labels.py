@@ -6,7 +6,13 @@ import pytest
 
 from lib.anatomy.names import LEVEL_LABELS, segment_bodies
 from lib.core.errors import BadInputError
-from lib.io.labels import check_label_matches, read_label_map, remap_by_name, write_label_map
+from lib.io.labels import (
+    check_label_matches,
+    distinct_label_values,
+    read_label_map,
+    remap_by_name,
+    write_label_map,
+)
 
 
 @pytest.fixture
@@ -108,3 +114,13 @@ def test_oversized_labels_are_refused_from_the_header(tmp_path):
     with pytest.raises(BadInputError, match="truncated or corrupt"):
         (tmp_path / "junk.nrrd").write_bytes(b"not a header")
         check_label_pixels(tmp_path / "junk.nrrd", 50_000_000)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.int32, np.int64, np.float32])
+def test_distinct_label_values_agree_with_unique_whatever_the_type(dtype):
+    rng = np.random.default_rng(0)
+    values = rng.choice([0, 2, 5, 7], size=(40, 30)).astype(dtype)
+    assert distinct_label_values(values) == {0, 2, 5, 7} == set(np.unique(values).astype(int).tolist())
+    # values a count cannot index (negative, beyond 16 bits) still come back, through the sort
+    assert distinct_label_values(np.array([[-1, 3], [70000, 3]])) == {-1, 3, 70000}
+    assert distinct_label_values(np.zeros((0, 4), np.uint8)) == set()
