@@ -17,6 +17,7 @@ from datetime import datetime
 
 import ignite.engine
 import torch
+from monai.data import CacheDataset
 from monai.handlers import LrScheduleHandler, MeanDice, from_engine
 from monai.inferers import SimpleInferer
 from monai.losses import DiceCELoss
@@ -98,6 +99,9 @@ class LevelsTrainer(BasicTrainTask):
             "max_steps": 0,
             "early_stop_patience": -1,
             "warm_start": "last_run",
+            # Worker processes that read and augment films beside the training loop (and threads that fill the
+            # cache). MONAI Label's own loaders use none, so one core augments while a GPU waits; 0 keeps that.
+            "num_workers": 0,
         }
         defaults.update(config or {})
         self._network_factory = network_factory
@@ -141,6 +145,19 @@ class LevelsTrainer(BasicTrainTask):
             return self.train(launch.rank, launch.world_size, req, datalist)
         finally:
             self.cleanup(req)
+
+    def _dataset(self, context: Context, datalist, is_train, replace_rate=0.25):
+        # MONAI Label's CacheDataset fills its cache on one thread; with ``num_workers`` the films are read and
+        # shrunk on that many threads (a distributed run keeps MONAI Label's per-rank partition and one thread).
+        workers = loader_workers(context.request)
+        if workers == 0 or context.multi_gpu or context.dataset_type != "CacheDataset":
+            return super()._dataset(context, datalist, is_train, replace_rate)
+        stage, pre = ("Training", self.train_pre_transforms) if is_train else ("Validation", self.val_pre_transforms)
+        transforms = self._validate_transforms(pre(context), stage, "pre")
+        return CacheDataset(datalist, transforms, num_workers=workers), datalist
+
+    def train_data_loader(self, context: Context, num_workers=0, shuffle=True):
+        return super().train_data_loader(context, loader_workers(context.request), shuffle)
 
     def _device(self, context: Context):
         # MONAI Label puts every distributed rank on a GPU; under torchrun the rank's own (LOCAL_RANK, read before
@@ -367,6 +384,16 @@ class LevelsTrainer(BasicTrainTask):
                 scores.append(compute_dice(pred, label, include_background=False))
         # DiceMetric's mean, reduced here: DiceMetric.aggregate gathers from every rank, and only rank 0 is here.
         return float(do_metric_reduction(torch.cat(scores), MetricReduction.MEAN)[0])
+
+
+def loader_workers(request: dict) -> int:
+    """The request's ``num_workers``: data-loading processes (and cache threads), 0 for none. At most the machine's
+    cores: a request to the server must not fork more processes than the workstation can run."""
+    value = request.get("num_workers") or 0
+    cores = os.cpu_count() or 1
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= cores:
+        raise BadInputError(f"num_workers must be an integer in 0..{cores} (this machine's cores), got {value!r}")
+    return value
 
 
 def epochs_for_steps(max_epochs: int, max_steps: int, train_images: int, batch_size: int) -> int:

@@ -47,6 +47,12 @@ def add_parser(sub) -> None:
         help="levels only: start from the last run's best checkpoint (default, else the served weights), the served "
         "weights, or random weights",
     )
+    train.add_argument(
+        "--workers",
+        type=int,
+        help="levels only: processes that read and augment films beside training (default 0: none); on a GPU "
+        "machine, about its cores",
+    )
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
     train.set_defaults(func=run)
@@ -64,6 +70,7 @@ def run(args: argparse.Namespace) -> int:
         "max_steps": getattr(args, "max_steps", None),
         "early_stop_patience": getattr(args, "patience", None),
         "warm_start": getattr(args, "warm_start", None),
+        "num_workers": getattr(args, "workers", None),
     }
     request = {k: v for k, v in request.items() if v is not None}  # unset: the model's own default
     stats = train_model(args.model, str(args.studies), conf_dict(args.conf), request)
