@@ -64,6 +64,10 @@ N_CLASSES = len(LEVEL_LABELS) + 1
 FILM_CACHE_SHAPE = tuple(2 * n for n in LEVELS_INPUT_SIZE)
 # A candidate replaces the served levels model only when its publish-check mean Dice is higher by more than this.
 PUBLISH_MARGIN_DICE = 0.002
+# Processes that augment films beside the training loop (and threads that fill the cache). MONAI Label's loaders
+# use none, so the loop waits while one core augments: one worker took a 20-epoch training on 2 cores from 18.5 to
+# 12.6 minutes (README, "Levels training time"); a GPU machine wants about its cores (``--workers``).
+DEFAULT_LOADER_WORKERS = 1 if (os.cpu_count() or 1) > 1 else 0
 # Where a run's weights start (request key ``warm_start``): "last_run" is MONAI Label's own (this run folder's best
 # checkpoint, else the served weights when ``pretrained``), "served" the weights annotators see now (what a
 # fine-tuning round of the annotation loop wants: a rejected candidate is never built on), "none" random weights.
@@ -99,9 +103,7 @@ class LevelsTrainer(BasicTrainTask):
             "max_steps": 0,
             "early_stop_patience": -1,
             "warm_start": "last_run",
-            # Worker processes that read and augment films beside the training loop (and threads that fill the
-            # cache). MONAI Label's own loaders use none, so one core augments while a GPU waits; 0 keeps that.
-            "num_workers": 0,
+            "num_workers": DEFAULT_LOADER_WORKERS,
         }
         defaults.update(config or {})
         self._network_factory = network_factory

@@ -50,8 +50,8 @@ def add_parser(sub) -> None:
     train.add_argument(
         "--workers",
         type=int,
-        help="levels only: processes that read and augment films beside training (default 0: none); on a GPU "
-        "machine, about its cores",
+        help="levels only: processes that read and augment films beside training (default 1, 0 on a one-core "
+        "machine); on a GPU machine, about its cores",
     )
     train.add_argument("--threads", type=int, help="torch CPU threads")
     train.add_argument("--conf", nargs=2, action="append", metavar=("KEY", "VALUE"), help="app setting, e.g. model_dir")
