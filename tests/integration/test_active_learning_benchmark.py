@@ -32,6 +32,7 @@ def campaign(tmp_path_factory):
 def test_the_campaign_writes_its_figure_and_json_with_one_round_per_strategy(campaign):
     out, result = campaign
     assert result["complete"] is True and result["centre"] == "external" and result["style"] == "film"
+    assert result["round_request"]["augmentation"] == "film"  # rounds fine-tune as the shipped weights were trained
     assert (out / "active_learning.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     runs = {run["strategy"]: run for run in result["runs"]}
     assert set(runs) == {"levels_uncertainty", "random"}

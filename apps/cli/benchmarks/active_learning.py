@@ -42,6 +42,12 @@ ROUND_REQUEST = {
 }
 
 
+def round_augmentation(style: str) -> dict:
+    """Film centres fine-tune with the film augmentation the shipped levels weights were trained with, so a round
+    does not train them on one look of film only; the schematic phantom keeps the trainer's standard one."""
+    return {"augmentation": "film"} if style == "film" else {}
+
+
 def check_options(args) -> None:
     """Refuse a campaign that cannot run, naming the option, before minutes go into making films."""
     for name in ("pool_patients", "test_patients", "rounds", "per_round", "epochs", "max_steps"):
@@ -198,6 +204,7 @@ def run_arm(cohort: dict, start: str, strategy: str, seed: int, args, folder: Pa
         "max_steps": args.max_steps,
         "early_stop_patience": args.patience,
         "val_split": args.val_split,
+        **round_augmentation(args.style),
     }
     test = start_test = baseline or score_test(app)
     points, rounds = [(0, test["mean_body_dice"])], []
@@ -304,7 +311,7 @@ def write_outputs(out: Path, args, runs: list[dict], seconds: float, complete: b
         "style": args.style,
         "complete": complete,
         "options": {k: getattr(args, k) for k in options},
-        "round_request": {**ROUND_REQUEST},
+        "round_request": {**ROUND_REQUEST, **round_augmentation(args.style)},
         "summary": summary,
         "runs": runs,
         "figure": str(figure),
